@@ -1,0 +1,89 @@
+"""Shared timing helpers for the benchmark workloads (one file per workload, run by run.py).
+
+Each workload module defines ``run(quick: bool = False) -> list[Row]``; a Row compares chainrule
+with its peers on one measure, measured side by side in the same process. The machines are
+shared and noisy: every figure is a median of repeats, and RESULTS.md reports ratios.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Row:
+    """One measure of one workload: values per implementation, lower is better unless noted."""
+
+    workload: str  # e.g. "W1 lecture sigmoid neuron"
+    measure: str  # e.g. "us/graph"
+    values: dict[str, float]  # implementation -> median value ("chainrule", "torch", ...)
+    goal: str  # the issue's goal in words, e.g. "<= 0.5x torch and <= micrograd"
+    met: bool | None = None  # whether the goal is met, None when it cannot be judged
+    higher_is_better: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, peer: str) -> float | None:
+        """chainrule / peer (for higher-is-better measures too: >1 means chainrule is larger)."""
+        if peer not in self.values or not self.values[peer]:
+            return None
+        return self.values["chainrule"] / self.values[peer]
+
+
+def median_time(fn: Callable[[], object], repeats: int = 7, number: int = 1) -> float:
+    """Median seconds per call of fn over ``repeats`` timings of ``number`` calls each."""
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return statistics.median(times)
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int = 7, number: int = 1
+) -> dict[str, float]:
+    """Median seconds per call for each fn, timed in alternation so drift hits all alike."""
+    for f in fns.values():
+        f()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            for _ in range(number):
+                f()
+            samples[name].append((time.perf_counter() - t0) / number)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def machine() -> str:
+    """A one-line description of this machine and the library versions."""
+    import numpy as np
+
+    parts = [platform.machine(), f"{os.cpu_count()} cores", f"Python {platform.python_version()}"]
+    parts.append(f"NumPy {np.__version__}")
+    try:
+        import torch
+
+        parts.append(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)")
+    except ImportError:
+        parts.append("PyTorch not installed")
+    try:
+        import threadpoolctl  # type: ignore[import-not-found]
+
+        for info in threadpoolctl.threadpool_info():
+            if info.get("internal_api") == "openblas":
+                parts.append(f"OpenBLAS {info.get('version')} {info.get('architecture')}")
+                break
+    except ImportError:
+        pass
+    return ", ".join(parts)

@@ -1,0 +1,613 @@
+"""Tensor: an ndarray, its gradient and the node that made it. No maths lives here.
+
+Operators and methods call the gates in ``chainrule.ops``; ``backward`` calls ``chainrule.engine``.
+
+>>> import chainrule as cr
+>>> x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad
+tensor([ 2., -4.,  6.])
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule import engine, function, ops
+from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import shape as shape_ops
+
+_FLOAT_KINDS = "f"
+_NUMERIC_KINDS = "biuf"
+
+
+def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to an ndarray: Python floats become float32, float arrays keep theirs."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    if isinstance(data, np.ndarray | np.generic):
+        arr = np.array(data)
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"chainrule.tensor: unsupported dtype {arr.dtype}")
+        return arr
+    arr = np.array(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)  # Python floats and lists of them default to float32
+    elif arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"chainrule.tensor: cannot make a tensor from {type(data).__name__} "
+            f"(NumPy sees dtype {arr.dtype}); give numbers, nested lists or an ndarray"
+        )
+    return arr
+
+
+def _lift(other: Any, like: Tensor) -> Any:
+    """An operator's operand: Tensors and Python numbers pass; arrays take like's float dtype."""
+    t = type(other)
+    if t is float or t is int or isinstance(other, Tensor):
+        return other
+    arr = np.asarray(other)
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"unsupported operand of type {t.__name__} for a chainrule Tensor")
+    dt = like.data.dtype
+    if dt.kind == "f" and arr.dtype != dt:
+        arr = arr.astype(dt)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    ``requires_grad=True`` marks a leaf whose gradient ``backward`` fills into ``.grad``.
+
+    >>> import chainrule as cr
+    >>> t = cr.Tensor([[1.0, 2.0]], requires_grad=True)
+    >>> t.shape, t.dtype, t.is_leaf
+    ((1, 2), dtype('float32'), True)
+    """
+
+    __slots__ = ("__weakref__", "_meta", "_node", "_version", "data", "grad", "requires_grad")
+    __hash__ = object.__hash__  # == is elementwise, identity stays the hash (as in PyTorch)
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        arr = _as_array(data, dtype)
+        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"requires_grad=True needs floating-point data, got dtype {arr.dtype}: only "
+                "floating-point tensors have gradients (convert with dtype=np.float32)"
+            )
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node: function.Function | None = None
+        self._version = 0
+        self._meta: dict[str, Any] | None = None
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> Tensor:
+        """Fast constructor for an op's output: no conversion, no checks."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = False
+        t._node = None
+        t._version = 0
+        t._meta = None
+        return t
+
+    # -- NumPy interoperability -----------------------------------------------------------------
+
+    __array_priority__ = 1000.0
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs on Tensors: the differentiable ones record a node, others need no grad."""
+        fn = _UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if fn is not None:
+            return fn(*inputs)
+        if any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+            raise TypeError(
+                f"numpy.{ufunc.__name__} ({method}) is not differentiable in chainrule; "
+                "use the chainrule function of the same name, or detach() the tensor first"
+            )
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        result = getattr(ufunc, method)(*arrays, **kwargs)
+        if isinstance(result, np.ndarray | np.generic):
+            return Tensor._wrap(np.asarray(result))
+        return result
+
+    # -- properties -----------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user created (and results that need no gradient)."""
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> function.Function | None:
+        """The node that produced this tensor, or None for a leaf."""
+        return self._node
+
+    @property
+    def name(self) -> str | None:
+        """An optional label, used by ``chainrule.explain`` and the pictures."""
+        return None if self._meta is None else self._meta.get("name")
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._set_meta("name", value)
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        if self._meta is None:
+            self._meta = {}
+        self._meta[key] = value
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's name
+        return shape_ops.Transpose.apply(self, axes=None)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def numpy(self) -> np.ndarray:
+        """The data as an ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"requires_grad needs floating-point data, got dtype {self.dtype}")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy converted to dtype; differentiable between float types."""
+        return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extras = []
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn={type(self._node).__name__}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> builtins.float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors with one element can be used as an index")
+        return int(self.data)
+
+    # -- autograd -------------------------------------------------------------------------------
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor, accumulating into the leaves' ``.grad``.
+
+        ``gradient`` is the upstream gradient (same shape); it may be left out for a scalar.
+        Without ``retain_graph`` the values saved for backward are freed as soon as each node
+        has used them, so a second backward through the same graph raises.
+        """
+        engine.backward(self, gradient, retain_graph=retain_graph)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this intermediate in ``.grad`` after backward."""
+        if self._node is None:
+            if not self.requires_grad:
+                raise RuntimeError("retain_grad() on a tensor that does not require grad")
+            return  # leaves keep their gradient anyway
+        import weakref
+
+        self._node._retain = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this gradient is computed; a returned Tensor replaces it.
+
+        Returns a function that removes the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        if self._node is not None:
+            if self._node._hooks is None:
+                self._node._hooks = []
+            hooks = self._node._hooks
+        else:
+            if self._meta is None or "hooks" not in self._meta:
+                self._set_meta("hooks", [])
+            hooks = self._meta["hooks"]  # type: ignore[index]
+        hooks.append(hook)
+        return lambda: hooks.remove(hook) if hook in hooks else None
+
+    # -- in-place changes (never recorded; they bump the version the engine checks) -------------
+
+    def _inplace(self, what: str) -> None:
+        if self._node is not None:
+            raise RuntimeError(
+                f"in-place {what} on a tensor produced by {type(self._node).__name__}: its value "
+                "may be needed for backward. Use the out-of-place operation (y = y + 1)."
+            )
+        if self.requires_grad and function.GradMode.enabled:
+            raise RuntimeError(
+                f"in-place {what} on a leaf that requires grad; wrap it in chainrule.no_grad() "
+                "(as optimizers do) or use an out-of-place operation"
+            )
+        function.GradMode.inplace_epoch += 1
+        self._version = function.GradMode.inplace_epoch
+
+    def _value(self, other: Any) -> Any:
+        return other.data if isinstance(other, Tensor) else other
+
+    def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
+        self._inplace("add_")
+        v = self._value(other)
+        self.data += v if alpha == 1.0 else alpha * np.asarray(v)
+        return self
+
+    def sub_(self, other: Any) -> Tensor:
+        self._inplace("sub_")
+        self.data -= self._value(other)
+        return self
+
+    def mul_(self, other: Any) -> Tensor:
+        self._inplace("mul_")
+        self.data *= self._value(other)
+        return self
+
+    def div_(self, other: Any) -> Tensor:
+        self._inplace("div_")
+        self.data /= self._value(other)
+        return self
+
+    def zero_(self) -> Tensor:
+        self._inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: builtins.float) -> Tensor:
+        self._inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        self._inplace("copy_")
+        self.data[...] = self._value(src)
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._inplace("item assignment")
+        self.data[_index(index)] = self._value(value)
+
+    def _iop(
+        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[], Tensor]
+    ) -> Tensor:
+        # x += y changes x in place when nothing is being recorded, else rebinds x to x + y.
+        recording = function.GradMode.enabled and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        )
+        if self._node is None and not recording:
+            return inplace(other)
+        return outplace()
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._iop(other, self.add_, lambda: self + other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._iop(other, self.sub_, lambda: self - other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._iop(other, self.mul_, lambda: self * other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._iop(other, self.div_, lambda: self / other)
+
+    # -- arithmetic operators -------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return arithmetic.Add.apply(self, _lift(other, self))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return arithmetic.Add.apply(_lift(other, self), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return arithmetic.Sub.apply(self, _lift(other, self))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return arithmetic.Sub.apply(_lift(other, self), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return arithmetic.Mul.apply(self, _lift(other, self))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return arithmetic.Mul.apply(_lift(other, self), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return arithmetic.Div.apply(self, _lift(other, self))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return arithmetic.Div.apply(_lift(other, self), self)
+
+    def __neg__(self) -> Tensor:
+        return arithmetic.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return ops.power(self, exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return arithmetic.Pow.apply(_lift(base, self), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return linalg.MatMul.apply(self, _lift(other, self))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return linalg.MatMul.apply(_lift(other, self), self)
+
+    def __abs__(self) -> Tensor:
+        return elementwise.Abs.apply(self)
+
+    # comparisons give boolean tensors outside the graph
+    def _cmp(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
+        return Tensor._wrap(np.asarray(op(self.data, self._value(other))))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.greater_equal)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return shape_ops.Index.apply(self, index=_index(index))
+
+    # -- methods named as NumPy names them ------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        return elementwise.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return elementwise.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return elementwise.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return elementwise.Abs.apply(self)
+
+    def sin(self) -> Tensor:
+        return elementwise.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return elementwise.Cos.apply(self)
+
+    def tanh(self) -> Tensor:
+        return elementwise.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return elementwise.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return elementwise.ReLU.apply(self)
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        return elementwise.LeakyReLU.apply(self, slope=negative_slope)
+
+    def elu(self, alpha: builtins.float = 1.0) -> Tensor:
+        return elementwise.ELU.apply(self, alpha=alpha)
+
+    def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
+        return ops.clip(self, a_min, a_max)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return reduce.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return reduce.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: Any = None) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis)))
+
+    def argmin(self, axis: Any = None) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis)))
+
+    def any(self, axis: Any = None) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.any(axis=axis)))
+
+    def all(self, axis: Any = None) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.all(axis=axis)))
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return reduce.Softmax.apply(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return reduce.LogSoftmax.apply(self, axis=axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return reduce.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return shape_ops.Reshape.apply(self, shape=shape)
+
+    def flatten(self) -> Tensor:
+        return shape_ops.Reshape.apply(self, shape=(-1,))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return shape_ops.Transpose.apply(self, axes=axes or None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return self.transpose(*axes)
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
+        return shape_ops.BroadcastTo.apply(self, shape=tuple(shape))
+
+    def expand_dims(self, axis: Any) -> Tensor:
+        return shape_ops.ExpandDims.apply(self, axis=axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return shape_ops.ExpandDims.apply(self, axis=axis)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return shape_ops.Squeeze.apply(self, axis=axis)
+
+    def dot(self, other: Any) -> Tensor:
+        return linalg.MatMul.apply(self, _lift(other, self))
+
+
+def _index(index: Any) -> Any:
+    """Unwrap Tensors inside an index (integer or boolean arrays) to ndarrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a Tensor from numbers, nested lists, an ndarray or another Tensor (copied).
+
+    Python floats become float32; float64 arrays stay float64; integers stay integers.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1.0, 2.0], requires_grad=True)
+    tensor([1., 2.], requires_grad=True)
+    >>> cr.tensor(3, dtype="float64").dtype
+    dtype('float64')
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+_UFUNCS: dict[str, Callable[..., Any]] = {}
+
+
+def _register_ufuncs() -> None:
+    def binary(fn: type[function.Function]) -> Callable[..., Tensor]:
+        def call(a: Any, b: Any) -> Tensor:
+            like = a if isinstance(a, Tensor) else b
+            return fn.apply(_lift(a, like), _lift(b, like))
+
+        return call
+
+    _UFUNCS.update(
+        add=binary(arithmetic.Add),
+        subtract=binary(arithmetic.Sub),
+        multiply=binary(arithmetic.Mul),
+        divide=binary(arithmetic.Div),
+        true_divide=binary(arithmetic.Div),
+        power=binary(arithmetic.Pow),
+        maximum=binary(elementwise.Maximum),
+        minimum=binary(elementwise.Minimum),
+        matmul=binary(linalg.MatMul),
+        negative=arithmetic.Neg.apply,
+        exp=elementwise.Exp.apply,
+        log=elementwise.Log.apply,
+        sqrt=elementwise.Sqrt.apply,
+        absolute=elementwise.Abs.apply,
+        sin=elementwise.Sin.apply,
+        cos=elementwise.Cos.apply,
+        tanh=elementwise.Tanh.apply,
+    )
+
+
+_register_ufuncs()

@@ -1,0 +1,266 @@
+"""Backpropagation: run the graph's nodes in reverse topological order, without recursion.
+
+The walk is Kahn's algorithm over the nodes reachable from the output: a first pass counts, for
+every node, how many consumers will send it a gradient; the second pass runs a node's backward
+as soon as all of them have (so where a value fans out, the branches' gradients are summed
+first, as the multivariate chain rule says). A gradient is dropped the moment its node has
+used it, and so is what the node cached for backward (unless ``retain_graph``).
+
+This is also the one place where a gradient of broadcast shape is summed back to the shape of
+the input it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import _tensor, function
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...], op: str = "op") -> np.ndarray:
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    >>> unbroadcast(np.ones((2, 3)), (3,))
+    array([2., 2., 2.])
+    >>> unbroadcast(np.ones((2, 3)), (2, 1))
+    array([[3.],
+           [3.]])
+    """
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, gshape[lead:], strict=True)):
+        raise ValueError(
+            f"{op}.backward returned a gradient of shape {gshape} for an input of shape "
+            f"{shape}; it must have the input's shape or a shape that broadcasts from it"
+        )
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
+    )
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return g.reshape(shape)
+
+
+def _root_gradient(root: _tensor.Tensor, gradient: Any) -> np.ndarray:
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape: "
+                "the gradient can be left out only for a scalar output (e.g. a loss)"
+            )
+        return np.ones_like(root.data)
+    g = gradient.data if isinstance(gradient, _tensor.Tensor) else np.asarray(gradient)
+    if g.shape != root.shape:
+        raise ValueError(
+            f"backward(gradient=...): gradient has shape {g.shape} but the output has shape "
+            f"{root.shape}; they must match"
+        )
+    return g.astype(root.data.dtype, copy=True)
+
+
+def backward(root: _tensor.Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Backpropagate from ``root`` into the leaves' ``.grad`` (see Tensor.backward)."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() on a tensor that does not require grad: no input of the computation "
+            "had requires_grad=True (or it ran under no_grad())"
+        )
+    run([root], [_root_gradient(root, gradient)], retain_graph, None)
+
+
+def grad(
+    outputs: _tensor.Tensor | Sequence[_tensor.Tensor],
+    inputs: _tensor.Tensor | Sequence[_tensor.Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[_tensor.Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(3.0, requires_grad=True)
+    >>> (dx,) = cr.grad(x * x, x)
+    >>> dx.item(), x.grad
+    (6.0, None)
+    """
+    outs = [outputs] if isinstance(outputs, _tensor.Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, _tensor.Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, _tensor.Tensor | np.ndarray):
+        gos = [grad_outputs] * len(outs) if len(outs) == 1 else [None] * len(outs)
+        if grad_outputs is not None and len(outs) != 1:
+            raise ValueError("grad(): give one grad_output per output")
+    else:
+        gos = list(grad_outputs)
+    for t in ins:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad(): an input of shape {t.shape} does not require grad")
+    for o in outs:
+        if not o.requires_grad:
+            raise RuntimeError("grad(): an output does not require grad (no graph reaches it)")
+    roots = [_root_gradient(o, g) for o, g in zip(outs, gos, strict=True)]
+    captured = run(outs, roots, retain_graph, ins)
+    result: list[_tensor.Tensor | None] = []
+    for t in ins:
+        g = captured.get(t)
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad(): an input of shape {t.shape} is not reached from the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(None if g is None else _tensor.Tensor._wrap(np.array(g)))
+    return tuple(result)
+
+
+def _count_consumers(roots: Sequence[_tensor.Tensor]) -> dict[Any, int]:
+    """For every node reachable from the roots, how many edges lead into it (iterative DFS)."""
+    deps: dict[Any, int] = {}
+    stack = []
+    for r in roots:
+        n = r._node
+        if n is not None and n not in deps:
+            deps[n] = 0
+            stack.append(n)
+    while stack:
+        n = stack.pop()
+        if n.needs_input_grad is None:
+            raise RuntimeError(_FREED.format(op=type(n).__name__))
+        for p, need in zip(n.inputs, n.needs_input_grad, strict=True):
+            if need:
+                pn = p._node
+                if pn is not None:
+                    if pn in deps:
+                        deps[pn] += 1
+                    else:
+                        deps[pn] = 1
+                        stack.append(pn)
+    return deps
+
+
+_FREED = (
+    "{op}.backward: trying to backward through the graph a second time, but what the nodes "
+    "saved for backward was freed after the first one. Pass retain_graph=True to the first "
+    "backward() if you need to backward twice."
+)
+
+
+def run(
+    roots: Sequence[_tensor.Tensor],
+    root_grads: Sequence[np.ndarray],
+    retain_graph: bool,
+    capture: Sequence[_tensor.Tensor] | None,
+) -> dict[_tensor.Tensor, np.ndarray]:
+    """The backward pass. With ``capture``, return those tensors' gradients instead of
+    accumulating into ``.grad``."""
+    deps = _count_consumers(roots)
+    grads: dict[Any, np.ndarray] = {}  # node -> gradient of its output, summed so far
+    leaf_grads: dict[_tensor.Tensor, np.ndarray] = {}
+    captured: dict[_tensor.Tensor, np.ndarray] = {}
+    capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else {}
+    anomaly = function.GradMode.anomaly
+    epoch = function.GradMode.inplace_epoch
+    ready = []
+    for r, g in zip(roots, root_grads, strict=True):
+        n = r._node
+        if n is None:  # the root is itself a leaf
+            leaf_grads[r] = leaf_grads[r] + g if r in leaf_grads else g
+        elif n in grads:
+            grads[n] = grads[n] + g
+        else:
+            grads[n] = g
+            if deps[n] == 0:
+                ready.append(n)
+    unbroadcast_ = unbroadcast
+    while ready:
+        n = ready.pop()
+        dout = grads.pop(n)
+        needs = n.needs_input_grad
+        if needs is None:
+            raise RuntimeError(_FREED.format(op=type(n).__name__))
+        if n._epoch != epoch:
+            n.check_versions()
+        if n._hooks is not None or n._retain is not None:
+            dout = _output_hooks(n, dout)
+        if capture_nodes and n in capture_nodes:
+            captured[capture_nodes[n]] = dout
+        dins = n.backward(dout)
+        if type(dins) is not tuple:
+            dins = (dins,) if len(needs) == 1 else tuple(dins)
+        if anomaly:
+            from chainrule import anomaly as _anomaly
+
+            _anomaly.check_backward(n, dins)
+        if len(dins) != len(needs):
+            raise ValueError(
+                f"{type(n).__name__}.backward returned {len(dins)} gradients for "
+                f"{len(needs)} inputs; return one per input (None where none is needed)"
+            )
+        if not retain_graph:
+            n.free()
+        for p, g, need in zip(n.inputs, dins, needs, strict=False):  # lengths checked above
+            if not need or g is None:
+                continue
+            data = p.data
+            if type(g) is not np.ndarray:
+                g = np.asarray(g, dtype=data.dtype)
+            if g.shape != data.shape:
+                g = unbroadcast_(g, data.shape, type(n).__name__)
+            if g.dtype != data.dtype:
+                g = g.astype(data.dtype)
+            pn = p._node
+            if pn is None:
+                leaf_grads[p] = leaf_grads[p] + g if p in leaf_grads else g
+            else:
+                grads[pn] = grads[pn] + g if pn in grads else g
+                left = deps[pn] - 1
+                deps[pn] = left
+                if left == 0:
+                    ready.append(pn)
+    if capture is not None:
+        for t in capture:
+            if t._node is None and t in leaf_grads:
+                captured[t] = leaf_grads[t]
+        return captured
+    _accumulate_leaves(leaf_grads, root_grads)
+    return captured
+
+
+def _output_hooks(n: Any, dout: np.ndarray) -> np.ndarray:
+    if n._hooks:
+        for hook in list(n._hooks):
+            out = hook(_tensor.Tensor._wrap(dout))
+            if out is not None:
+                dout = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
+    if n._retain is not None:
+        t = n._retain()
+        if t is not None:
+            t.grad = _tensor.Tensor._wrap(np.array(dout) if t.grad is None else t.grad.data + dout)
+    return dout
+
+
+def _accumulate_leaves(
+    leaf_grads: dict[_tensor.Tensor, np.ndarray], root_grads: Sequence[np.ndarray]
+) -> None:
+    """Add each leaf's gradient into ``.grad`` (PyTorch semantics: accumulate across calls).
+
+    ``.grad`` arrays are never changed in place afterwards, so a gradient that several leaves
+    received as one array (the add gate hands its upstream gradient to both inputs) must not
+    be shared between them: views and repeats are copied."""
+    seen: set[int] = {id(g) for g in root_grads}
+    for leaf, g in leaf_grads.items():
+        meta = leaf._meta
+        if meta is not None and meta.get("hooks"):
+            for hook in list(meta["hooks"]):
+                out = hook(_tensor.Tensor._wrap(g))
+                if out is not None:
+                    g = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
+        if leaf.grad is not None:
+            leaf.grad = _tensor.Tensor._wrap(leaf.grad.data + g)
+            continue
+        if g.base is not None or id(g) in seen or not g.flags.writeable:
+            g = g.copy()
+        seen.add(id(g))
+        leaf.grad = _tensor.Tensor._wrap(g)

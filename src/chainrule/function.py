@@ -1,0 +1,215 @@
+"""The gate API: ``Function``, the node every operation records in the graph.
+
+A gate is the lecture's unit of backpropagation. ``forward`` computes the output from NumPy
+arrays and caches on ``self`` what the local gradient needs; ``backward(dout)`` receives the
+upstream gradient and returns one downstream gradient per input (``None`` where no gradient is
+needed). The built-in operations are Functions too, so a user can group several nodes into a
+bigger one whenever its local gradient can be written down::
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> class MultiplyGate(cr.Function):
+    ...     def forward(self, x, y):
+    ...         self.x, self.y = x, y          # cache what backward needs
+    ...         return x * y
+    ...     def backward(self, dout):
+    ...         return dout * self.y, dout * self.x   # mul swaps and scales
+    >>> a = cr.tensor(3.0, requires_grad=True)
+    >>> b = cr.tensor(-4.0, requires_grad=True)
+    >>> MultiplyGate.apply(a, b).backward()
+    >>> a.grad.item(), b.grad.item()
+    (-4.0, 3.0)
+
+Gradients returned by ``backward`` may have the *broadcast* shape of the output: the engine sums
+them back to each input's shape (the one place where that happens).
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from chainrule import _tensor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class GradMode:
+    """Process-wide switches read on every operation (class attributes for speed)."""
+
+    enabled = True  # record graphs?
+    anomaly = False  # check every forward and backward value for NaN/inf?
+    inplace_epoch = 0  # bumped by every in-place change of a Tensor (see Function.check_versions)
+
+
+class no_grad:  # noqa: N801 - PyTorch's name, used as a context manager and a decorator
+    """Disable graph recording inside a ``with`` block or a decorated function.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _target = False
+
+    def __enter__(self) -> None:
+        self._prev = GradMode.enabled
+        GradMode.enabled = self._target
+
+    def __exit__(self, *exc: object) -> None:
+        GradMode.enabled = self._prev
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class enable_grad(no_grad):  # noqa: N801
+    """Re-enable graph recording inside a ``no_grad`` region."""
+
+    _target = True
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded for backward."""
+    return GradMode.enabled
+
+
+class Function:
+    """Base class of every node in the graph; subclass it to write a gate.
+
+    Subclasses implement ``forward(self, *arrays, **options)`` and ``backward(self, dout)``.
+    Call ``MyGate.apply(*inputs, **options)``: Tensor inputs are unwrapped to arrays, any other
+    argument (numbers, arrays) is passed through as a constant that receives no gradient, and
+    keyword options go to ``forward`` unchanged. ``self.needs_input_grad`` tells ``forward`` and
+    ``backward`` which inputs want a gradient.
+    """
+
+    # inputs: the arguments given to apply (Tensors and constants), the node's edges in the graph.
+    # needs_input_grad: one bool per input; None once the node has been freed by backward.
+    # _epoch: GradMode.inplace_epoch when recorded (a Tensor's _version is the epoch of its
+    # last in-place change, so an input changed after recording has _version > _epoch).
+    # _hooks/_retain: hooks and retain_grad() of the output tensor; _trace: anomaly mode's stack.
+    __slots__ = (
+        "__weakref__",
+        "_epoch",
+        "_hooks",
+        "_retain",
+        "_trace",
+        "inputs",
+        "needs_input_grad",
+    )
+    inputs: tuple[Any, ...]
+    needs_input_grad: Any  # tuple[bool, ...], or None once freed
+    _epoch: int
+    _hooks: list[Any] | None
+    _retain: Any
+    _trace: Any
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, dout: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
+        """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
+        tensor_type = _tensor.Tensor
+        fn = cls.__new__(cls)
+        arrays = []
+        needs = []
+        record = False
+        for a in args:
+            if isinstance(a, tensor_type):
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+                record = record or a.requires_grad
+            else:
+                arrays.append(a)
+                needs.append(False)
+        record = record and GradMode.enabled
+        fn.needs_input_grad = tuple(needs) if record else (False,) * len(args)
+        try:
+            out = fn.forward(*arrays, **kwargs)
+        except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise ValueError(f"{cls.__name__} (input shapes {shapes}): {e}") from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        result = tensor_type._wrap(out)
+        if record:
+            fn.inputs = args
+            fn._epoch = GradMode.inplace_epoch
+            fn._hooks = None
+            fn._retain = None
+            fn._trace = None
+            result.requires_grad = True
+            result._node = fn
+            if GradMode.anomaly:
+                from chainrule import anomaly
+
+                anomaly.after_forward(fn, out)
+        elif GradMode.anomaly:
+            from chainrule import anomaly
+
+            anomaly.check_forward(cls.__name__, out)
+        return result
+
+    # -- engine support -------------------------------------------------------------------------
+
+    def check_versions(self) -> None:
+        """Raise if an input was changed in place after this node was recorded."""
+        if self._epoch == GradMode.inplace_epoch:
+            return  # no in-place change anywhere since recording: nothing to compare
+        for i, a in enumerate(self.inputs):
+            if isinstance(a, _tensor.Tensor) and a._version > self._epoch:
+                raise RuntimeError(
+                    f"{type(self).__name__}.backward: input {i} (shape {a.shape}) was modified "
+                    "in place after the forward pass used it, so the value saved for backward "
+                    "is stale. Use an out-of-place operation (y = y + 1) instead of an in-place "
+                    "one (y += 1), or run the in-place change before building the graph."
+                )
+
+    def free(self) -> None:
+        """Drop what forward cached, keeping the graph's edges (called after backward)."""
+        self.needs_input_grad = None
+        for name in _cached_slots(type(self)):  # type: ignore[arg-type]
+            setattr(self, name, None)
+        d = getattr(self, "__dict__", None)
+        if d:
+            d.clear()
+
+    @property
+    def freed(self) -> bool:
+        return self.needs_input_grad is None
+
+    @property
+    def trace(self) -> list[traceback.FrameSummary] | None:
+        return self._trace
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} node>"
+
+
+@functools.cache
+def _cached_slots(cls: type) -> tuple[str, ...]:
+    """The slots that subclasses of Function declare: by convention, what forward cached."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is Function:
+            break
+        slots = klass.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return tuple(names)

@@ -1,0 +1,331 @@
+"""Every differentiable primitive, as a Function, and the public functions that apply them.
+
+``ALL_OPS`` is the explicit list of gates; the test table in ``tests/ops`` has one row per entry
+and a meta-test fails when one is missing. Functions follow NumPy's names and semantics.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import shape as shape_ops
+
+ALL_OPS: tuple[type[Function], ...] = (
+    arithmetic.Add,
+    arithmetic.Sub,
+    arithmetic.Mul,
+    arithmetic.Div,
+    arithmetic.Neg,
+    arithmetic.Pow,
+    elementwise.Exp,
+    elementwise.Log,
+    elementwise.Sqrt,
+    elementwise.Abs,
+    elementwise.Sin,
+    elementwise.Cos,
+    elementwise.Tanh,
+    elementwise.Sigmoid,
+    elementwise.ReLU,
+    elementwise.LeakyReLU,
+    elementwise.ELU,
+    elementwise.Maximum,
+    elementwise.Minimum,
+    elementwise.Clip,
+    elementwise.Where,
+    elementwise.Cast,
+    reduce.Sum,
+    reduce.Mean,
+    reduce.Var,
+    reduce.Std,
+    reduce.Max,
+    reduce.Min,
+    reduce.Softmax,
+    reduce.LogSoftmax,
+    reduce.LogSumExp,
+    linalg.MatMul,
+    shape_ops.Reshape,
+    shape_ops.Transpose,
+    shape_ops.BroadcastTo,
+    shape_ops.ExpandDims,
+    shape_ops.Squeeze,
+    shape_ops.Index,
+    shape_ops.Concatenate,
+    shape_ops.Stack,
+)
+
+
+def _t(x: Any) -> Any:
+    from chainrule import _tensor as tensor
+
+    return x if isinstance(x, tensor.Tensor) else tensor.Tensor(x)
+
+
+def _pair(x: Any, y: Any) -> tuple[Any, Any]:
+    """Two operands, at least one a Tensor; a plain operand takes the Tensor's float dtype."""
+    from chainrule import _tensor as tensor
+
+    if isinstance(x, tensor.Tensor):
+        return x, tensor._lift(y, x)
+    if isinstance(y, tensor.Tensor):
+        return tensor._lift(x, y), y
+    return _t(x), _t(y)
+
+
+def add(x: Any, y: Any) -> Any:
+    """x + y, broadcasting. ``cr.add(cr.tensor([1.0]), 2.0)`` is ``tensor([3.])``."""
+    return arithmetic.Add.apply(*_pair(x, y))
+
+
+def subtract(x: Any, y: Any) -> Any:
+    """x - y, broadcasting."""
+    return arithmetic.Sub.apply(*_pair(x, y))
+
+
+def multiply(x: Any, y: Any) -> Any:
+    """x * y, broadcasting."""
+    return arithmetic.Mul.apply(*_pair(x, y))
+
+
+def divide(x: Any, y: Any) -> Any:
+    """x / y, broadcasting."""
+    return arithmetic.Div.apply(*_pair(x, y))
+
+
+def negative(x: Any) -> Any:
+    """-x."""
+    return arithmetic.Neg.apply(_t(x))
+
+
+def power(x: Any, y: Any) -> Any:
+    """x ** y for a Tensor or number exponent. ``cr.power(cr.tensor(3.0), 2)`` is ``tensor(9.)``."""
+    return arithmetic.Pow.apply(*_pair(x, y))
+
+
+def exp(x: Any) -> Any:
+    """e ** x, elementwise."""
+    return elementwise.Exp.apply(_t(x))
+
+
+def log(x: Any) -> Any:
+    """Natural logarithm, elementwise."""
+    return elementwise.Log.apply(_t(x))
+
+
+def sqrt(x: Any) -> Any:
+    """Square root, elementwise."""
+    return elementwise.Sqrt.apply(_t(x))
+
+
+def abs(x: Any) -> Any:
+    """|x|, elementwise (gradient 0 at 0)."""
+    return elementwise.Abs.apply(_t(x))
+
+
+def sin(x: Any) -> Any:
+    """Sine, elementwise."""
+    return elementwise.Sin.apply(_t(x))
+
+
+def cos(x: Any) -> Any:
+    """Cosine, elementwise."""
+    return elementwise.Cos.apply(_t(x))
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent, elementwise."""
+    return elementwise.Tanh.apply(_t(x))
+
+
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1 / (1 + e^-x) as one fused gate; ``sigmoid(0)`` is 0.5."""
+    return elementwise.Sigmoid.apply(_t(x))
+
+
+def relu(x: Any) -> Any:
+    """max(0, x), elementwise."""
+    return elementwise.ReLU.apply(_t(x))
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x for x > 0, else negative_slope * x."""
+    return elementwise.LeakyReLU.apply(_t(x), slope=negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x for x > 0, else alpha * (e^x - 1)."""
+    return elementwise.ELU.apply(_t(x), alpha=alpha)
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Elementwise max of two operands; ties split the gradient evenly.
+
+    >>> import chainrule as cr
+    >>> z, w = cr.tensor(2.0, requires_grad=True), cr.tensor(-1.0, requires_grad=True)
+    >>> cr.maximum(z, w).backward()
+    >>> z.grad.item(), w.grad.item()
+    (1.0, 0.0)
+    """
+    return elementwise.Maximum.apply(*_pair(x, y))
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Elementwise min of two operands; ties split the gradient evenly."""
+    return elementwise.Minimum.apply(*_pair(x, y))
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """Limit x to [a_min, a_max]; the gradient passes where x is inside (bounds included)."""
+    from chainrule import _tensor as tensor
+
+    if isinstance(a_min, tensor.Tensor) or isinstance(a_max, tensor.Tensor):
+        out = _t(x)
+        if a_min is not None:
+            out = maximum(out, a_min)
+        if a_max is not None:
+            out = minimum(out, a_max)
+        return out
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    return elementwise.Clip.apply(_t(x), a_min=a_min, a_max=a_max)
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """x where condition holds, else y; the branch not taken gets an exact zero gradient."""
+    from chainrule import _tensor as tensor
+
+    cond = condition.data if isinstance(condition, tensor.Tensor) else np.asarray(condition)
+    x, y = _pair(x, y)
+    return elementwise.Where.apply(cond, x, y)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Sum over axis (all axes by default)."""
+    return reduce.Sum.apply(_t(x), axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean over axis (all axes by default)."""
+    return reduce.Mean.apply(_t(x), axis=axis, keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Variance over axis (NumPy's ddof=0 by default)."""
+    return reduce.Var.apply(_t(x), axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Standard deviation over axis; its gradient is 0 where the deviation is 0."""
+    return reduce.Std.apply(_t(x), axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Max over axis; tied maxima share the gradient evenly."""
+    return reduce.Max.apply(_t(x), axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Min over axis; tied minima share the gradient evenly."""
+    return reduce.Min.apply(_t(x), axis=axis, keepdims=keepdims)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """e^x / sum e^x along axis, computed stably."""
+    return reduce.Softmax.apply(_t(x), axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """x - logsumexp(x) along axis, computed stably."""
+    return reduce.LogSoftmax.apply(_t(x), axis=axis)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log sum e^x over axis, stable for large |x|.
+
+    >>> import chainrule as cr
+    >>> round(cr.logsumexp(cr.tensor([1e4, 1e4], dtype="float64")).item(), 4)
+    10000.6931
+    """
+    return reduce.LogSumExp.apply(_t(x), axis=axis, keepdims=keepdims)
+
+
+def matmul(x: Any, y: Any) -> Any:
+    """x @ y: 1-D, 2-D or batched, as numpy.matmul."""
+    return linalg.MatMul.apply(*_pair(x, y))
+
+
+def dot(x: Any, y: Any) -> Any:
+    """Alias of matmul for 1-D and 2-D operands."""
+    return matmul(x, y)
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Any:
+    """x with a new shape and the same elements."""
+    return shape_ops.Reshape.apply(_t(x), shape=tuple(shape))
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
+    """Permute the axes (reverse them by default)."""
+    return shape_ops.Transpose.apply(_t(x), axes=None if axes is None else tuple(axes))
+
+
+def permute(x: Any, axes: Sequence[int]) -> Any:
+    """Permute the axes."""
+    return transpose(x, axes)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    """x broadcast to a shape; the gradient is summed back."""
+    return shape_ops.BroadcastTo.apply(_t(x), shape=tuple(shape))
+
+
+def expand_dims(x: Any, axis: Any) -> Any:
+    """x with a new axis of size 1 at axis."""
+    return shape_ops.ExpandDims.apply(_t(x), axis=axis)
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    """x without its axes of size 1 (or just axis)."""
+    return shape_ops.Squeeze.apply(_t(x), axis=axis)
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along an existing axis."""
+    if len(xs) == 0:
+        raise ValueError("concatenate: needs at least one tensor")
+    return shape_ops.Concatenate.apply(*[_t(x) for x in xs], axis=axis)
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors of one shape along a new axis."""
+    if len(xs) == 0:
+        raise ValueError("stack: needs at least one tensor")
+    return shape_ops.Stack.apply(*[_t(x) for x in xs], axis=axis)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    """Split into pieces along axis, as numpy.split; each piece is an indexing node."""
+    t = _t(x)
+    n = t.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0 or n % indices_or_sections:
+            raise ValueError(
+                f"split: axis {axis} of length {n} does not divide into {indices_or_sections} "
+                "equal pieces"
+            )
+        step = n // indices_or_sections
+        bounds = list(range(step, n, step))
+    else:
+        bounds = list(indices_or_sections)
+    edges = [0, *bounds, n]
+    pieces = []
+    for lo, hi in itertools.pairwise(edges):
+        index = [slice(None)] * t.ndim
+        index[axis] = slice(lo, hi)
+        pieces.append(shape_ops.Index.apply(t, index=tuple(index)))
+    return pieces

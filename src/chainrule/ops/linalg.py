@@ -1,0 +1,61 @@
+"""Matrix multiplication, NumPy's ``matmul``: 1-D vectors, 2-D matrices and batches of them.
+
+For out = x @ y the vectorized chain rule gives dx = dout @ y^T and dy = x^T @ dout: each
+gradient has its input's shape and the Jacobian is never built. A 1-D operand is promoted to a
+row (x) or a column (y) for the products, as matmul itself does, and the added axis removed
+after; batch axes that were broadcast are summed by the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+
+
+class MatMul(Function):
+    """out = x @ y;  dx = dout @ y^T,  dy = x^T @ dout"""
+
+    __slots__ = ("x", "y")
+
+    def forward(self, x: Any, y: Any) -> Any:
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim == 0 or y.ndim == 0:
+            raise ValueError(
+                f"matmul needs arrays of at least 1 dimension, got {x.shape} @ {y.shape}"
+            )
+        if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
+            raise ValueError(
+                f"matmul: shapes {x.shape} and {y.shape} are not aligned: "
+                f"{x.shape[-1]} (last axis of x) != {y.shape[-2 if y.ndim > 1 else 0]} "
+                f"({'second-to-last' if y.ndim > 1 else 'only'} axis of y)"
+            )
+        self.x, self.y = x, y
+        return x @ y
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+        nx, ny = self.needs_input_grad
+        x, y = self.x, self.y
+        if x.ndim >= 2 and y.ndim >= 2:  # the common case: (N, D) @ (D, M) -> (N, M)
+            dx = dout @ np.swapaxes(y, -1, -2) if nx else None
+            dy = np.swapaxes(x, -1, -2) @ dout if ny else None
+            return dx, dy
+        x2 = x[None, :] if x.ndim == 1 else x  # (k,) -> (1, k)
+        y2 = y[:, None] if y.ndim == 1 else y  # (k,) -> (k, 1)
+        d = dout
+        if x.ndim == 1:
+            d = np.expand_dims(d, -2)
+        if y.ndim == 1:
+            d = np.expand_dims(d, -1)
+        dx = dy = None
+        if nx:
+            dx = d @ np.swapaxes(y2, -1, -2)  # (..., 1, k) when x was 1-D
+            if x.ndim == 1:
+                dx = dx[..., 0, :]
+        if ny:
+            dy = np.swapaxes(x2, -1, -2) @ d  # (..., k, 1) when y was 1-D
+            if y.ndim == 1:
+                dy = dy[..., 0]
+        return dx, dy
