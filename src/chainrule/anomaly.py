@@ -25,12 +25,14 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 class AnomalyError(FloatingPointError):
     """A NaN or inf appeared in a forward or backward pass under ``detect_anomaly()``.
 
-    ``node`` is the Function where it appeared (None when nothing was recorded).
+    ``node`` is the Function where it appeared (None when nothing was recorded); ``value`` is
+    the bad forward output (None for a backward anomaly), so ``chainrule.explain`` can show it.
     """
 
-    def __init__(self, message: str, node: Any = None) -> None:
+    def __init__(self, message: str, node: Any = None, value: Any = None) -> None:
         super().__init__(message)
         self.node = node
+        self.value = value
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's name
@@ -80,12 +82,12 @@ def check_forward(name: str, out: Any, node: Any = None) -> None:
             f"{name} produced {bad.split(' ', 1)[0]} in its forward pass "
             f"{bad.split(' ', 1)[1]}{_where(node)}",
             node,
+            out,
         )
 
 
 def after_forward(node: Any, out: Any) -> None:
     node._trace = traceback.extract_stack()[:-2]
-    node._anomaly = None if _bad(out) is None else "forward"
     check_forward(type(node).__name__, out, node)
 
 
