@@ -81,7 +81,10 @@ class Tensor:
     requires_grad: bool
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        arr = _as_array(data, dtype)
+        if dtype is None and type(data) is float:
+            arr = np.array(data, dtype=np.float32)  # the common scalar case, fast
+        else:
+            arr = _as_array(data, dtype)
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(
                 f"requires_grad=True needs floating-point data, got dtype {arr.dtype}: only "
@@ -188,7 +191,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray (shared, not copied)."""
-        return self.data
+        return np.asarray(self.data)
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
@@ -270,7 +273,7 @@ class Tensor:
             return  # leaves keep their gradient anyway
         import weakref
 
-        self._node._retain = weakref.ref(self)
+        self._node._set_extra("retain", weakref.ref(self))
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
         """Call ``hook(grad)`` when this gradient is computed; a returned Tensor replaces it.
@@ -280,9 +283,9 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook on a tensor that does not require grad")
         if self._node is not None:
-            if self._node._hooks is None:
-                self._node._hooks = []
-            hooks = self._node._hooks
+            if self._node._extra is None or "hooks" not in self._node._extra:
+                self._node._set_extra("hooks", [])
+            hooks = self._node._extra["hooks"]  # type: ignore[index]
         else:
             if self._meta is None or "hooks" not in self._meta:
                 self._set_meta("hooks", [])
@@ -330,24 +333,30 @@ class Tensor:
         self.data /= self._value(other)
         return self
 
+    def _writable(self) -> np.ndarray:
+        # an op's 0-d result is a NumPy scalar (immutable): make it an array to write into
+        if type(self.data) is not np.ndarray:
+            self.data = np.array(self.data)
+        return self.data
+
     def zero_(self) -> Tensor:
         self._inplace("zero_")
-        self.data[...] = 0
+        self._writable()[...] = 0
         return self
 
     def fill_(self, value: builtins.float) -> Tensor:
         self._inplace("fill_")
-        self.data[...] = value
+        self._writable()[...] = value
         return self
 
     def copy_(self, src: Any) -> Tensor:
         self._inplace("copy_")
-        self.data[...] = self._value(src)
+        self._writable()[...] = self._value(src)
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._inplace("item assignment")
-        self.data[_index(index)] = self._value(value)
+        self._writable()[_index(index)] = self._value(value)
 
     def _iop(
         self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[], Tensor]

@@ -45,15 +45,17 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], op: str = "op") -> np.nda
     return g.reshape(shape)
 
 
-def _root_gradient(root: _tensor.Tensor, gradient: Any) -> np.ndarray:
+def _root_gradient(root: _tensor.Tensor, gradient: Any) -> Any:
     if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape: "
                 "the gradient can be left out only for a scalar output (e.g. a loss)"
             )
+        if root.data.ndim == 0:
+            return root.data.dtype.type(1)  # a NumPy scalar: the cheapest "1" of the right dtype
         return np.ones_like(root.data)
-    g = gradient.data if isinstance(gradient, _tensor.Tensor) else np.asarray(gradient)
+    g = np.asarray(gradient.data if isinstance(gradient, _tensor.Tensor) else gradient)
     if g.shape != root.shape:
         raise ValueError(
             f"backward(gradient=...): gradient has shape {g.shape} but the output has shape "
@@ -149,17 +151,17 @@ _FREED = (
 
 def run(
     roots: Sequence[_tensor.Tensor],
-    root_grads: Sequence[np.ndarray],
+    root_grads: Sequence[Any],
     retain_graph: bool,
     capture: Sequence[_tensor.Tensor] | None,
-) -> dict[_tensor.Tensor, np.ndarray]:
+) -> dict[_tensor.Tensor, Any]:
     """The backward pass. With ``capture``, return those tensors' gradients instead of
     accumulating into ``.grad``."""
     deps = _count_consumers(roots)
-    grads: dict[Any, np.ndarray] = {}  # node -> gradient of its output, summed so far
-    leaf_grads: dict[_tensor.Tensor, np.ndarray] = {}
-    captured: dict[_tensor.Tensor, np.ndarray] = {}
-    capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else {}
+    grads: dict[Any, Any] = {}  # node -> gradient of its output, summed so far
+    leaf_grads: dict[_tensor.Tensor, Any] = {}
+    captured: dict[_tensor.Tensor, Any] = {}
+    capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else None
     anomaly = function.GradMode.anomaly
     epoch = function.GradMode.inplace_epoch
     ready = []
@@ -173,7 +175,7 @@ def run(
             grads[n] = g
             if deps[n] == 0:
                 ready.append(n)
-    unbroadcast_ = unbroadcast
+    # The loop below runs once per node of every backward pass: written for speed.
     while ready:
         n = ready.pop()
         dout = grads.pop(n)
@@ -182,43 +184,60 @@ def run(
             raise RuntimeError(_FREED.format(op=type(n).__name__))
         if n._epoch != epoch:
             n.check_versions()
-        if n._hooks is not None or n._retain is not None:
-            dout = _output_hooks(n, dout)
-        if capture_nodes and n in capture_nodes:
+        if n._extra is not None:
+            dout = _output_extras(n, dout)
+        if capture_nodes is not None and n in capture_nodes:
             captured[capture_nodes[n]] = dout
         dins = n.backward(dout)
         if type(dins) is not tuple:
-            dins = (dins,) if len(needs) == 1 else tuple(dins)
-        if anomaly:
-            from chainrule import anomaly as _anomaly
-
-            _anomaly.check_backward(n, dins)
+            dins = tuple(dins) if type(dins) is list else (dins,)
         if len(dins) != len(needs):
             raise ValueError(
                 f"{type(n).__name__}.backward returned {len(dins)} gradients for "
                 f"{len(needs)} inputs; return one per input (None where none is needed)"
             )
-        if not retain_graph:
-            n.free()
-        for p, g, need in zip(n.inputs, dins, needs, strict=False):  # lengths checked above
-            if not need or g is None:
+        if anomaly:
+            from chainrule import anomaly as _anomaly
+
+            _anomaly.check_backward(n, dins)
+        if not retain_graph:  # n.free(), inlined
+            n.needs_input_grad = None
+            for name in n._cached:
+                setattr(n, name, None)
+            if n._has_dict:
+                n.__dict__.clear()
+        i = -1
+        for p in n.inputs:
+            i += 1
+            if not needs[i]:
+                continue
+            g = dins[i]
+            if g is None:
                 continue
             data = p.data
-            if type(g) is not np.ndarray:
-                g = np.asarray(g, dtype=data.dtype)
-            if g.shape != data.shape:
-                g = unbroadcast_(g, data.shape, type(n).__name__)
-            if g.dtype != data.dtype:
-                g = g.astype(data.dtype)
+            try:
+                if g.shape != data.shape:
+                    g = unbroadcast(g, data.shape, type(n).__name__)
+            except AttributeError:  # a Python number from a user's backward
+                g = unbroadcast(np.asarray(g, dtype=data.dtype), data.shape, type(n).__name__)
+            dt = data.dtype
+            if g.dtype is not dt and g.dtype != dt:
+                g = g.astype(dt)
             pn = p._node
             if pn is None:
                 leaf_grads[p] = leaf_grads[p] + g if p in leaf_grads else g
-            else:
-                grads[pn] = grads[pn] + g if pn in grads else g
+            elif pn in grads:
+                grads[pn] = grads[pn] + g
                 left = deps[pn] - 1
                 deps[pn] = left
                 if left == 0:
                     ready.append(pn)
+            elif deps[pn] == 1:  # its only consumer: ready now (the common case in a chain)
+                grads[pn] = g
+                ready.append(pn)
+            else:
+                grads[pn] = g
+                deps[pn] -= 1
     if capture is not None:
         for t in capture:
             if t._node is None and t in leaf_grads:
@@ -228,39 +247,44 @@ def run(
     return captured
 
 
-def _output_hooks(n: Any, dout: np.ndarray) -> np.ndarray:
-    if n._hooks:
-        for hook in list(n._hooks):
-            out = hook(_tensor.Tensor._wrap(dout))
-            if out is not None:
-                dout = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
-    if n._retain is not None:
-        t = n._retain()
-        if t is not None:
-            t.grad = _tensor.Tensor._wrap(np.array(dout) if t.grad is None else t.grad.data + dout)
+def _output_extras(n: Any, dout: Any) -> Any:
+    """Run the output tensor's hooks and fill its .grad if retain_grad() asked for it."""
+    extra = n._extra
+    for hook in list(extra.get("hooks", ())):
+        out = hook(_tensor.Tensor._wrap(np.asarray(dout)))
+        if out is not None:
+            dout = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
+    ref = extra.get("retain")
+    t = ref() if ref is not None else None
+    if t is not None:
+        t.grad = _tensor.Tensor._wrap(
+            np.array(dout) if t.grad is None else np.asarray(t.grad.data + dout)
+        )
     return dout
 
 
-def _accumulate_leaves(
-    leaf_grads: dict[_tensor.Tensor, np.ndarray], root_grads: Sequence[np.ndarray]
-) -> None:
+def _accumulate_leaves(leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequence[Any]) -> None:
     """Add each leaf's gradient into ``.grad`` (PyTorch semantics: accumulate across calls).
 
     ``.grad`` arrays are never changed in place afterwards, so a gradient that several leaves
     received as one array (the add gate hands its upstream gradient to both inputs) must not
     be shared between them: views and repeats are copied."""
-    seen: set[int] = {id(g) for g in root_grads}
+    seen = set(map(id, root_grads))
+    wrap = _tensor.Tensor._wrap
     for leaf, g in leaf_grads.items():
         meta = leaf._meta
         if meta is not None and meta.get("hooks"):
             for hook in list(meta["hooks"]):
-                out = hook(_tensor.Tensor._wrap(g))
+                out = hook(wrap(np.asarray(g)))
                 if out is not None:
                     g = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
-        if leaf.grad is not None:
-            leaf.grad = _tensor.Tensor._wrap(leaf.grad.data + g)
+        old = leaf.grad
+        if old is not None:
+            leaf.grad = wrap(np.asarray(old.data + g))
             continue
-        if g.base is not None or id(g) in seen or not g.flags.writeable:
+        if type(g) is not np.ndarray:
+            g = np.array(g)  # a NumPy scalar: .grad holds an array of its own
+        elif g.base is not None or id(g) in seen:
             g = g.copy()
         seen.add(id(g))
-        leaf.grad = _tensor.Tensor._wrap(g)
+        leaf.grad = wrap(g)

@@ -100,22 +100,13 @@ class Function:
     # needs_input_grad: one bool per input; None once the node has been freed by backward.
     # _epoch: GradMode.inplace_epoch when recorded (a Tensor's _version is the epoch of its
     # last in-place change, so an input changed after recording has _version > _epoch).
-    # _hooks/_retain: hooks and retain_grad() of the output tensor; _trace: anomaly mode's stack.
-    __slots__ = (
-        "__weakref__",
-        "_epoch",
-        "_hooks",
-        "_retain",
-        "_trace",
-        "inputs",
-        "needs_input_grad",
-    )
+    # _extra: None, or a dict of rarely used things: "hooks" and "retain" (the output tensor's
+    # hooks and retain_grad()), "trace" (anomaly mode's stack), "anomaly".
+    __slots__ = ("__weakref__", "_epoch", "_extra", "inputs", "needs_input_grad")
     inputs: tuple[Any, ...]
     needs_input_grad: Any  # tuple[bool, ...], or None once freed
     _epoch: int
-    _hooks: list[Any] | None
-    _retain: Any
-    _trace: Any
+    _extra: dict[str, Any] | None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -126,45 +117,76 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
+        # This runs for every op of every graph: written for speed (one and two inputs unrolled).
         tensor_type = _tensor.Tensor
-        fn = cls.__new__(cls)
-        arrays = []
-        needs = []
-        record = False
-        for a in args:
+        fn = _new(cls)
+        nargs = len(args)
+        if nargs == 2:
+            a, b = args
             if isinstance(a, tensor_type):
-                arrays.append(a.data)
-                needs.append(a.requires_grad)
-                record = record or a.requires_grad
+                ra = a.requires_grad
+                a = a.data
             else:
-                arrays.append(a)
-                needs.append(False)
-        record = record and GradMode.enabled
-        fn.needs_input_grad = tuple(needs) if record else (False,) * len(args)
+                ra = False
+            if isinstance(b, tensor_type):
+                rb = b.requires_grad
+                b = b.data
+            else:
+                rb = False
+            record = (ra or rb) and GradMode.enabled
+            fn.needs_input_grad = (ra, rb) if record else _NO_GRADS[2]
+            arrays: Any = (a, b)
+        elif nargs == 1:
+            a = args[0]
+            if isinstance(a, tensor_type):
+                record = a.requires_grad and GradMode.enabled
+                a = a.data
+            else:
+                record = False
+            fn.needs_input_grad = _ONE_GRAD if record else _NO_GRADS[1]
+            arrays = (a,)
+        else:
+            arrays = []
+            needs = []
+            record = False
+            for x in args:
+                if isinstance(x, tensor_type):
+                    arrays.append(x.data)
+                    needs.append(x.requires_grad)
+                    record = record or x.requires_grad
+                else:
+                    arrays.append(x)
+                    needs.append(False)
+            record = record and GradMode.enabled
+            fn.needs_input_grad = tuple(needs) if record else (False,) * nargs
         try:
             out = fn.forward(*arrays, **kwargs)
         except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
-            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            shapes = ", ".join(str(np.shape(x)) for x in arrays)
             raise ValueError(f"{cls.__name__} (input shapes {shapes}): {e}") from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        result = tensor_type._wrap(out)
+        if type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
+        result = _new(tensor_type)
+        result.data = out
+        result.grad = None
+        result._version = 0
+        result._meta = None
         if record:
             fn.inputs = args
             fn._epoch = GradMode.inplace_epoch
-            fn._hooks = None
-            fn._retain = None
-            fn._trace = None
+            fn._extra = None
             result.requires_grad = True
             result._node = fn
-            if GradMode.anomaly:
-                from chainrule import anomaly
-
-                anomaly.after_forward(fn, out)
-        elif GradMode.anomaly:
+        else:
+            result.requires_grad = False
+            result._node = None
+        if GradMode.anomaly:
             from chainrule import anomaly
 
-            anomaly.check_forward(cls.__name__, out)
+            if record:
+                anomaly.after_forward(fn, out)
+            else:
+                anomaly.check_forward(cls.__name__, out)
         return result
 
     # -- engine support -------------------------------------------------------------------------
@@ -182,34 +204,50 @@ class Function:
                     "one (y += 1), or run the in-place change before building the graph."
                 )
 
+    # What forward cached: the slots subclasses declare, and whether instances have a __dict__
+    # (user gates cache there). Computed once per class, in __init_subclass__.
+    _cached: tuple[str, ...] = ()
+    _has_dict = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass is Function:
+                break
+            slots = klass.__dict__.get("__slots__", ())
+            names.extend([slots] if isinstance(slots, str) else slots)
+        cls._cached = tuple(n for n in names if n not in ("__dict__", "__weakref__"))
+        cls._has_dict = "__dict__" not in Function.__slots__ and not all(
+            "__slots__" in k.__dict__ for k in cls.__mro__ if k is not object
+        )
+
     def free(self) -> None:
         """Drop what forward cached, keeping the graph's edges (called after backward)."""
         self.needs_input_grad = None
-        for name in _cached_slots(type(self)):  # type: ignore[arg-type]
+        for name in self._cached:
             setattr(self, name, None)
-        d = getattr(self, "__dict__", None)
-        if d:
-            d.clear()
+        if self._has_dict:
+            self.__dict__.clear()
 
     @property
     def freed(self) -> bool:
         return self.needs_input_grad is None
 
+    def _set_extra(self, key: str, value: Any) -> None:
+        if self._extra is None:
+            self._extra = {}
+        self._extra[key] = value
+
     @property
     def trace(self) -> list[traceback.FrameSummary] | None:
-        return self._trace
+        """The stack where anomaly mode saw this node created (None outside anomaly mode)."""
+        return None if self._extra is None else self._extra.get("trace")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} node>"
 
 
-@functools.cache
-def _cached_slots(cls: type) -> tuple[str, ...]:
-    """The slots that subclasses of Function declare: by convention, what forward cached."""
-    names: list[str] = []
-    for klass in cls.__mro__:
-        if klass is Function:
-            break
-        slots = klass.__dict__.get("__slots__", ())
-        names.extend([slots] if isinstance(slots, str) else slots)
-    return tuple(names)
+_new = object.__new__
+_NO_GRADS = [(False,) * n for n in range(3)]
+_ONE_GRAD = (True,)
