@@ -1,5 +1,29 @@
-"""Datasets and batching."""
+"""Datasets and batching: the built-in sets, MNIST/CIFAR-10 loaders, DataLoader, preprocessing.
 
+>>> from chainrule import data
+>>> X, y = data.digits()
+>>> X.shape
+(1797, 8, 8)
+"""
+
+from chainrule.data.builtin import DIGITS_ATTRIBUTION, digits
+from chainrule.data.cifar import RestrictedUnpickler, load_cifar10
+from chainrule.data.errors import DataError
+from chainrule.data.loader import DataLoader
+from chainrule.data.mnist import load_mnist, read_idx
+from chainrule.data.preprocess import Standardizer, train_val_test_split
 from chainrule.data.synthetic import spiral
 
-__all__ = ["spiral"]
+__all__ = [
+    "DIGITS_ATTRIBUTION",
+    "DataError",
+    "DataLoader",
+    "RestrictedUnpickler",
+    "Standardizer",
+    "digits",
+    "load_cifar10",
+    "load_mnist",
+    "read_idx",
+    "spiral",
+    "train_val_test_split",
+]
