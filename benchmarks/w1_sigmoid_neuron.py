@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
-from harness import Row, interleaved
-
 import chainrule as cr
+from harness import Row, interleaved
 
 VALUES = (2.0, -1.0, -3.0, -2.0, -3.0)
 

@@ -7,9 +7,9 @@ Goal (issue 2): at most 0.5x PyTorch's time per op.
 from __future__ import annotations
 
 import numpy as np
-from harness import Row, interleaved
 
 import chainrule as cr
+from harness import Row, interleaved
 
 N_OPS = 1000
 
