@@ -44,11 +44,13 @@ class MatMul(Function):
             return dx, dy
         x2 = x[None, :] if x.ndim == 1 else x  # (k,) -> (1, k)
         y2 = y[:, None] if y.ndim == 1 else y  # (k,) -> (k, 1)
+        # put back the axes matmul dropped: m (y was 1-D) first, then n (x was 1-D), so that
+        # 1-D @ 1-D, whose dout is 0-d, becomes (1, 1)
         d = dout
-        if x.ndim == 1:
-            d = np.expand_dims(d, -2)
         if y.ndim == 1:
-            d = np.expand_dims(d, -1)
+            d = np.expand_dims(d, -1)  # (..., n) -> (..., n, 1)
+        if x.ndim == 1:
+            d = np.expand_dims(d, -2)  # (..., m) -> (..., 1, m)
         dx = dy = None
         if nx:
             dx = d @ np.swapaxes(y2, -1, -2)  # (..., 1, k) when x was 1-D

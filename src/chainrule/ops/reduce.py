@@ -171,19 +171,22 @@ class LogSoftmax(Function):
 
 
 class LogSumExp(Function):
-    """out = m + log sum e^(x - m), m = max x;  dx = dout * e^(x - out)  (the softmax)"""
+    """out = m + log s, s = sum e^(x - m), m = max x;  dx = dout * e^(x - m) / s  (the softmax)"""
 
-    __slots__ = ("axes", "keepdims", "out", "x")
+    __slots__ = ("axes", "e", "keepdims", "s")
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         x = np.asarray(x)
         axes = _axes(axis, x.ndim)
         m = np.max(x, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)  # all -inf stays -inf instead of nan
+        e = np.exp(x - m)
+        s = e.sum(axis=axes, keepdims=True)
         with np.errstate(divide="ignore"):
-            out = m + np.log(np.exp(x - m).sum(axis=axes, keepdims=True))
-        self.x, self.out, self.axes, self.keepdims = x, out, axes, keepdims
+            out = m + np.log(s)
+        # backward uses e / s, not e^(x - out): x - out loses the low digits of out near 1e4
+        self.e, self.s, self.axes, self.keepdims = e, s, axes, keepdims
         return out if keepdims else np.squeeze(out, axis=axes)
 
     def backward(self, dout: np.ndarray) -> Any:
-        return _expand(dout, self.axes, self.keepdims) * np.exp(self.x - self.out)
+        return _expand(dout, self.axes, self.keepdims) * (self.e / self.s)

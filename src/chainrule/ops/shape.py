@@ -41,8 +41,10 @@ class Transpose(Function):
 
     def forward(self, x: Any, axes: Any = None) -> Any:
         x = np.asarray(x)
-        self.axes = None if axes is None else tuple(axes)
-        return x.transpose(self.axes)
+        out = x.transpose(None if axes is None else tuple(axes))  # NumPy validates the axes
+        # the inverse permutation needs them non-negative: argsort((-1, 0)) is not (1, 0)'s
+        self.axes = None if axes is None else tuple(int(a) % x.ndim for a in axes)
+        return out
 
     def backward(self, dout: np.ndarray) -> Any:
         if self.axes is None:
