@@ -562,6 +562,9 @@ class Tensor:
         return linalg.MatMul.apply(self, _lift(other, self))
 
 
+function._Tensor = Tensor  # the gates build their results without importing this module
+
+
 def _index(index: Any) -> Any:
     """Unwrap Tensors inside an index (integer or boolean arrays) to ndarrays."""
     if isinstance(index, Tensor):

@@ -118,7 +118,7 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
         # This runs for every op of every graph: written for speed (one and two inputs unrolled).
-        tensor_type = _tensor.Tensor
+        tensor_type = _Tensor
         fn = _new(cls)
         nargs = len(args)
         if nargs == 2:
@@ -136,6 +136,12 @@ class Function:
             record = (ra or rb) and GradMode.enabled
             fn.needs_input_grad = (ra, rb) if record else _NO_GRADS[2]
             arrays: Any = (a, b)
+            if not kwargs:  # skip the generic call below: the binary operators land here
+                try:
+                    out = fn.forward(a, b)
+                except ValueError as e:
+                    raise _shape_error(cls, arrays, e) from None
+                return _finish(fn, out, args, record)
         elif nargs == 1:
             a = args[0]
             if isinstance(a, tensor_type):
@@ -161,33 +167,9 @@ class Function:
             fn.needs_input_grad = tuple(needs) if record else (False,) * nargs
         try:
             out = fn.forward(*arrays, **kwargs)
-        except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
-            shapes = ", ".join(str(np.shape(x)) for x in arrays)
-            raise ValueError(f"{cls.__name__} (input shapes {shapes}): {e}") from None
-        if type(out) is not np.ndarray and not isinstance(out, np.generic):
-            out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
-        result = _new(tensor_type)
-        result.data = out
-        result.grad = None
-        result._version = 0
-        result._meta = None
-        if record:
-            fn.inputs = args
-            fn._epoch = GradMode.inplace_epoch
-            fn._extra = None
-            result.requires_grad = True
-            result._node = fn
-        else:
-            result.requires_grad = False
-            result._node = None
-        if GradMode.anomaly:
-            from chainrule import anomaly
-
-            if record:
-                anomaly.after_forward(fn, out)
-            else:
-                anomaly.check_forward(cls.__name__, out)
-        return result
+        except ValueError as e:
+            raise _shape_error(cls, arrays, e) from None
+        return _finish(fn, out, args, record)
 
     # -- engine support -------------------------------------------------------------------------
 
@@ -251,3 +233,40 @@ class Function:
 _new = object.__new__
 _NO_GRADS = [(False,) * n for n in range(3)]
 _ONE_GRAD = (True,)
+
+
+def _finish(fn: Function, out: Any, args: tuple[Any, ...], record: bool) -> Any:
+    """Wrap forward's result in a Tensor and, when recording, link it to its node."""
+    if type(out) is not np.ndarray and not isinstance(out, np.generic):
+        out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
+    result = _new(_Tensor)
+    result.data = out
+    result.grad = None
+    result._version = 0
+    result._meta = None
+    if record:
+        fn.inputs = args
+        fn._epoch = GradMode.inplace_epoch
+        fn._extra = None
+        result.requires_grad = True
+        result._node = fn
+    else:
+        result.requires_grad = False
+        result._node = None
+    if GradMode.anomaly:
+        from chainrule import anomaly
+
+        if record:
+            anomaly.after_forward(fn, out)
+        else:
+            anomaly.check_forward(type(fn).__name__, out)
+    return result
+
+
+def _shape_error(cls: type, arrays: Any, e: ValueError) -> ValueError:
+    """Name the op and the input shapes, not just NumPy's complaint."""
+    shapes = ", ".join(str(np.shape(x)) for x in arrays)
+    return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")
+
+
+_Tensor: Any = None  # chainrule._tensor.Tensor, bound by that module once the class exists
