@@ -1,10 +1,12 @@
 """Backpropagation: run the graph's nodes in reverse topological order, without recursion.
 
-The walk is Kahn's algorithm over the nodes reachable from the output: a first pass counts, for
-every node, how many consumers will send it a gradient; the second pass runs a node's backward
-as soon as all of them have (so where a value fans out, the branches' gradients are summed
-first, as the multivariate chain rule says). A gradient is dropped the moment its node has
-used it, and so is what the node cached for backward (unless ``retain_graph``).
+Every node records when it was created, and a node's inputs always exist before it, so
+creation order is a topological order. The walk keeps the nodes that have received a gradient
+in a heap and always runs the most recently created one next: by then every consumer of that
+node has run, so where a value fans out the branches' gradients have been summed (the
+multivariate chain rule) before it passes them on. No recursion, no counting pass. A gradient
+is dropped the moment its node has used it, and so is what the node cached for backward
+(unless ``retain_graph``).
 
 This is also the one place where a gradient of broadcast shape is summed back to the shape of
 the input it belongs to.
@@ -13,6 +15,7 @@ the input it belongs to.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -117,31 +120,6 @@ def grad(
     return tuple(result)
 
 
-def _count_consumers(roots: Sequence[_tensor.Tensor]) -> dict[Any, int]:
-    """For every node reachable from the roots, how many edges lead into it (iterative DFS)."""
-    deps: dict[Any, int] = {}
-    stack = []
-    for r in roots:
-        n = r._node
-        if n is not None and n not in deps:
-            deps[n] = 0
-            stack.append(n)
-    while stack:
-        n = stack.pop()
-        if n.needs_input_grad is None:
-            raise RuntimeError(_FREED.format(op=type(n).__name__))
-        for p, need in zip(n.inputs, n.needs_input_grad, strict=True):
-            if need:
-                pn = p._node
-                if pn is not None:
-                    if pn in deps:
-                        deps[pn] += 1
-                    else:
-                        deps[pn] = 1
-                        stack.append(pn)
-    return deps
-
-
 _FREED = (
     "{op}.backward: trying to backward through the graph a second time, but what the nodes "
     "saved for backward was freed after the first one. Pass retain_graph=True to the first "
@@ -157,14 +135,17 @@ def run(
 ) -> dict[_tensor.Tensor, Any]:
     """The backward pass. With ``capture``, return those tensors' gradients instead of
     accumulating into ``.grad``."""
-    deps = _count_consumers(roots)
     grads: dict[Any, Any] = {}  # node -> gradient of its output, summed so far
     leaf_grads: dict[_tensor.Tensor, Any] = {}
     captured: dict[_tensor.Tensor, Any] = {}
     capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else None
     anomaly = function.GradMode.anomaly
     epoch = function.GradMode.inplace_epoch
-    ready = []
+    # A max-heap of the nodes that have received a gradient, keyed by creation order. Inputs
+    # are created before their consumers, so when a node comes off the heap every node that
+    # could still send it a gradient has a larger key and has already run: its gradient is
+    # complete (the fan-out branches summed) without counting consumers first.
+    heap: list[tuple[int, Any]] = []
     for r, g in zip(roots, root_grads, strict=True):
         n = r._node
         if n is None:  # the root is itself a leaf
@@ -173,11 +154,10 @@ def run(
             grads[n] = grads[n] + g
         else:
             grads[n] = g
-            if deps[n] == 0:
-                ready.append(n)
+            heappush(heap, (-n._seq, n))
     # The loop below runs once per node of every backward pass: written for speed.
-    while ready:
-        n = ready.pop()
+    while heap:
+        n = heappop(heap)[1]
         dout = grads.pop(n)
         needs = n.needs_input_grad
         if needs is None:
@@ -228,16 +208,9 @@ def run(
                 leaf_grads[p] = leaf_grads[p] + g if p in leaf_grads else g
             elif pn in grads:
                 grads[pn] = grads[pn] + g
-                left = deps[pn] - 1
-                deps[pn] = left
-                if left == 0:
-                    ready.append(pn)
-            elif deps[pn] == 1:  # its only consumer: ready now (the common case in a chain)
-                grads[pn] = g
-                ready.append(pn)
             else:
                 grads[pn] = g
-                deps[pn] -= 1
+                heappush(heap, (-pn._seq, pn))
     if capture is not None:
         for t in capture:
             if t._node is None and t in leaf_grads:

@@ -27,6 +27,7 @@ them back to each input's shape (the one place where that happens).
 from __future__ import annotations
 
 import functools
+import itertools
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -102,10 +103,13 @@ class Function:
     # last in-place change, so an input changed after recording has _version > _epoch).
     # _extra: None, or a dict of rarely used things: "hooks" and "retain" (the output tensor's
     # hooks and retain_grad()), "trace" (anomaly mode's stack), "anomaly".
-    __slots__ = ("__weakref__", "_epoch", "_extra", "inputs", "needs_input_grad")
+    # _seq: creation order. A node's inputs are always created before it, so creation order is
+    # a topological order: the engine runs nodes by decreasing _seq, with no counting pass.
+    __slots__ = ("__weakref__", "_epoch", "_extra", "_seq", "inputs", "needs_input_grad")
     inputs: tuple[Any, ...]
     needs_input_grad: Any  # tuple[bool, ...], or None once freed
     _epoch: int
+    _seq: int
     _extra: dict[str, Any] | None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -231,6 +235,7 @@ class Function:
 
 
 _new = object.__new__
+_next_seq = itertools.count().__next__
 _NO_GRADS = [(False,) * n for n in range(3)]
 _ONE_GRAD = (True,)
 
@@ -246,6 +251,7 @@ def _finish(fn: Function, out: Any, args: tuple[Any, ...], record: bool) -> Any:
     result._meta = None
     if record:
         fn.inputs = args
+        fn._seq = _next_seq()
         fn._epoch = GradMode.inplace_epoch
         fn._extra = None
         result.requires_grad = True
