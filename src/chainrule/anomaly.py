@@ -2,11 +2,14 @@
 
 >>> import chainrule as cr
 >>> x = cr.tensor([-1.0, 4.0], requires_grad=True)
->>> with cr.detect_anomaly():
+>>> with cr.detect_anomaly():  # doctest: +ELLIPSIS
 ...     y = cr.sqrt(x)
 Traceback (most recent call last):
 ...
-chainrule.anomaly.AnomalyError: Sqrt produced nan in its forward pass (1 of 2 elements)...
+chainrule.anomaly.AnomalyError: Sqrt produced nan in its forward pass (1 of 2 elements), created at ...
+
+Inside ``detect_anomaly()`` NumPy's floating-point warnings (divide by zero, overflow, invalid
+value) are silenced: the AnomalyError, naming the op and the line, replaces them.
 """
 
 from __future__ import annotations
@@ -44,11 +47,16 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
     def __enter__(self) -> detect_anomaly:
         self._prev = function.GradMode.anomaly
+        # NumPy's RuntimeWarning would come first (an exception under warnings-as-errors) and
+        # hide which op made the value; the AnomalyError names it
+        self._errstate = np.errstate(divide="ignore", over="ignore", invalid="ignore")
+        self._errstate.__enter__()
         function.GradMode.anomaly = True
         return self
 
     def __exit__(self, *exc: object) -> None:
         function.GradMode.anomaly = self._prev
+        self._errstate.__exit__(*exc)
 
 
 def user_frame(stack: list[traceback.FrameSummary] | None) -> traceback.FrameSummary | None:
@@ -60,7 +68,8 @@ def user_frame(stack: list[traceback.FrameSummary] | None) -> traceback.FrameSum
 
 
 def _where(node: Any) -> str:
-    frame = user_frame(getattr(node, "_trace", None))
+    # a recorded node keeps the stack of its creation; an unrecorded op is still on the stack
+    frame = user_frame(node.trace if node is not None else traceback.extract_stack())
     if frame is None:
         return ""
     return f", created at {frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
@@ -87,7 +96,7 @@ def check_forward(name: str, out: Any, node: Any = None) -> None:
 
 
 def after_forward(node: Any, out: Any) -> None:
-    node._trace = traceback.extract_stack()[:-2]
+    node._set_extra("trace", traceback.extract_stack()[:-2])
     check_forward(type(node).__name__, out, node)
 
 

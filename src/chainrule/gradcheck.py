@@ -128,7 +128,8 @@ def gradcheck(
         err = relative_error(a_arr, num)
         bad = (np.abs(a_arr - num) > atol) & (err > rtol)
         if bad.any():
-            worst = np.unravel_index(int(np.argmax(np.where(bad, err, -1.0))), t.shape)
+            flat_worst = int(np.argmax(np.where(bad, err, -1.0)))
+            worst = tuple(int(k) for k in np.unravel_index(flat_worst, t.shape))
             raise GradcheckError(
                 f"gradcheck failed for input {i} (shape {t.shape}) at element {worst}: "
                 f"backprop {a_arr[worst]:.6g}, numerical {num[worst]:.6g}, relative error "
