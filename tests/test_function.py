@@ -167,7 +167,7 @@ def test_unimplemented_forward_names_the_gate() -> None:
     class Empty(cr.Function):
         pass
 
-    with pytest.raises(NotImplementedError, match="Empty.forward"):
+    with pytest.raises(NotImplementedError, match=r"Empty\.forward"):
         Empty.apply(leaf([1.0]))
 
 
