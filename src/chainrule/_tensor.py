@@ -306,8 +306,7 @@ class Tensor:
                 f"in-place {what} on a leaf that requires grad; wrap it in chainrule.no_grad() "
                 "(as optimizers do) or use an out-of-place operation"
             )
-        function.GradMode.inplace_epoch += 1
-        self._version = function.GradMode.inplace_epoch
+        self._version = function.new_version()
 
     def _value(self, other: Any) -> Any:
         return other.data if isinstance(other, Tensor) else other

@@ -140,7 +140,7 @@ def run(
     captured: dict[_tensor.Tensor, Any] = {}
     capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else None
     anomaly = function.GradMode.anomaly
-    epoch = function.GradMode.inplace_epoch
+    last_inplace = function.GradMode.inplace_epoch
     # A max-heap of the nodes that have received a gradient, keyed by creation order. Inputs
     # are created before their consumers, so when a node comes off the heap every node that
     # could still send it a gradient has a larger key and has already run: its gradient is
@@ -162,7 +162,7 @@ def run(
         needs = n.needs_input_grad
         if needs is None:
             raise RuntimeError(_FREED.format(op=type(n).__name__))
-        if n._epoch != epoch:
+        if n._seq < last_inplace:  # something changed in place after n was recorded
             n.check_versions()
         if n._extra is not None:
             dout = _output_extras(n, dout)

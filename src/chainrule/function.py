@@ -44,7 +44,10 @@ class GradMode:
 
     enabled = True  # record graphs?
     anomaly = False  # check every forward and backward value for NaN/inf?
-    inplace_epoch = 0  # bumped by every in-place change of a Tensor (see Function.check_versions)
+    # The clock of the most recent in-place change of a Tensor. One counter orders both node
+    # creation (Function._seq) and in-place changes (Tensor._version): an input changed after a
+    # node was recorded has _version > that node's _seq (see Function.check_versions).
+    inplace_epoch = -1
 
 
 class no_grad:  # noqa: N801 - PyTorch's name, used as a context manager and a decorator
@@ -99,16 +102,13 @@ class Function:
 
     # inputs: the arguments given to apply (Tensors and constants), the node's edges in the graph.
     # needs_input_grad: one bool per input; None once the node has been freed by backward.
-    # _epoch: GradMode.inplace_epoch when recorded (a Tensor's _version is the epoch of its
-    # last in-place change, so an input changed after recording has _version > _epoch).
     # _extra: None, or a dict of rarely used things: "hooks" and "retain" (the output tensor's
     # hooks and retain_grad()), "trace" (anomaly mode's stack), "anomaly".
     # _seq: creation order. A node's inputs are always created before it, so creation order is
     # a topological order: the engine runs nodes by decreasing _seq, with no counting pass.
-    __slots__ = ("__weakref__", "_epoch", "_extra", "_seq", "inputs", "needs_input_grad")
+    __slots__ = ("__weakref__", "_extra", "_seq", "inputs", "needs_input_grad")
     inputs: tuple[Any, ...]
     needs_input_grad: Any  # tuple[bool, ...], or None once freed
-    _epoch: int
     _seq: int
     _extra: dict[str, Any] | None
 
@@ -121,68 +121,86 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
-        # This runs for every op of every graph: written for speed (one and two inputs unrolled).
+        # This runs for every op of every graph, so it is written for speed: one and two inputs
+        # are unrolled and forward is called without building argument lists.
         tensor_type = _Tensor
         fn = _new(cls)
         nargs = len(args)
-        if nargs == 2:
-            a, b = args
-            if isinstance(a, tensor_type):
-                ra = a.requires_grad
-                a = a.data
-            else:
-                ra = False
-            if isinstance(b, tensor_type):
-                rb = b.requires_grad
-                b = b.data
-            else:
-                rb = False
-            record = (ra or rb) and GradMode.enabled
-            fn.needs_input_grad = (ra, rb) if record else _NO_GRADS[2]
-            arrays: Any = (a, b)
-            if not kwargs:  # skip the generic call below: the binary operators land here
-                try:
-                    out = fn.forward(a, b)
-                except ValueError as e:
-                    raise _shape_error(cls, arrays, e) from None
-                return _finish(fn, out, args, record)
-        elif nargs == 1:
-            a = args[0]
-            if isinstance(a, tensor_type):
-                record = a.requires_grad and GradMode.enabled
-                a = a.data
-            else:
-                record = False
-            fn.needs_input_grad = _ONE_GRAD if record else _NO_GRADS[1]
-            arrays = (a,)
-        else:
-            arrays = []
-            needs = []
-            record = False
-            for x in args:
-                if isinstance(x, tensor_type):
-                    arrays.append(x.data)
-                    needs.append(x.requires_grad)
-                    record = record or x.requires_grad
-                else:
-                    arrays.append(x)
-                    needs.append(False)
-            record = record and GradMode.enabled
-            fn.needs_input_grad = tuple(needs) if record else (False,) * nargs
         try:
-            out = fn.forward(*arrays, **kwargs)
-        except ValueError as e:
-            raise _shape_error(cls, arrays, e) from None
-        return _finish(fn, out, args, record)
+            if nargs == 2:
+                a, b = args
+                if isinstance(a, tensor_type):
+                    ra = a.requires_grad
+                    a = a.data
+                else:
+                    ra = False
+                if isinstance(b, tensor_type):
+                    rb = b.requires_grad
+                    b = b.data
+                else:
+                    rb = False
+                record = (ra or rb) and GradMode.enabled
+                fn.needs_input_grad = (ra, rb) if record else _NO_GRADS[2]
+                out = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
+            elif nargs == 1:
+                a = args[0]
+                if isinstance(a, tensor_type):
+                    record = a.requires_grad and GradMode.enabled
+                    a = a.data
+                else:
+                    record = False
+                fn.needs_input_grad = _ONE_GRAD if record else _NO_GRADS[1]
+                out = fn.forward(a, **kwargs) if kwargs else fn.forward(a)
+            else:
+                arrays = []
+                needs = []
+                record = False
+                for x in args:
+                    if isinstance(x, tensor_type):
+                        arrays.append(x.data)
+                        needs.append(x.requires_grad)
+                        record = record or x.requires_grad
+                    else:
+                        arrays.append(x)
+                        needs.append(False)
+                record = record and GradMode.enabled
+                fn.needs_input_grad = tuple(needs) if record else (False,) * nargs
+                out = fn.forward(*arrays, **kwargs)
+        except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
+            raise _shape_error(cls, args, e) from None
+        if type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
+        result = _new(tensor_type)
+        result.data = out
+        result.grad = None
+        result._version = 0
+        result._meta = None
+        if record:
+            fn.inputs = args
+            fn._seq = _next_seq()
+            fn._extra = None
+            result.requires_grad = True
+            result._node = fn
+        else:
+            result.requires_grad = False
+            result._node = None
+        if GradMode.anomaly:
+            from chainrule import anomaly
+
+            if record:
+                anomaly.after_forward(fn, out)
+            else:
+                anomaly.check_forward(cls.__name__, out)
+        return result
 
     # -- engine support -------------------------------------------------------------------------
 
     def check_versions(self) -> None:
         """Raise if an input was changed in place after this node was recorded."""
-        if self._epoch == GradMode.inplace_epoch:
+        if self._seq > GradMode.inplace_epoch:
             return  # no in-place change anywhere since recording: nothing to compare
         for i, a in enumerate(self.inputs):
-            if isinstance(a, _tensor.Tensor) and a._version > self._epoch:
+            if isinstance(a, _tensor.Tensor) and a._version > self._seq:
                 raise RuntimeError(
                     f"{type(self).__name__}.backward: input {i} (shape {a.shape}) was modified "
                     "in place after the forward pass used it, so the value saved for backward "
@@ -236,42 +254,23 @@ class Function:
 
 _new = object.__new__
 _next_seq = itertools.count().__next__
+
+
+def new_version() -> int:
+    """Stamp for a Tensor changed in place (``t._version = new_version()``): graphs recorded
+    before it that saved the tensor will refuse to backward."""
+    v = _next_seq()
+    GradMode.inplace_epoch = v
+    return v
+
+
 _NO_GRADS = [(False,) * n for n in range(3)]
 _ONE_GRAD = (True,)
 
 
-def _finish(fn: Function, out: Any, args: tuple[Any, ...], record: bool) -> Any:
-    """Wrap forward's result in a Tensor and, when recording, link it to its node."""
-    if type(out) is not np.ndarray and not isinstance(out, np.generic):
-        out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
-    result = _new(_Tensor)
-    result.data = out
-    result.grad = None
-    result._version = 0
-    result._meta = None
-    if record:
-        fn.inputs = args
-        fn._seq = _next_seq()
-        fn._epoch = GradMode.inplace_epoch
-        fn._extra = None
-        result.requires_grad = True
-        result._node = fn
-    else:
-        result.requires_grad = False
-        result._node = None
-    if GradMode.anomaly:
-        from chainrule import anomaly
-
-        if record:
-            anomaly.after_forward(fn, out)
-        else:
-            anomaly.check_forward(type(fn).__name__, out)
-    return result
-
-
-def _shape_error(cls: type, arrays: Any, e: ValueError) -> ValueError:
+def _shape_error(cls: type, args: Any, e: ValueError) -> ValueError:
     """Name the op and the input shapes, not just NumPy's complaint."""
-    shapes = ", ".join(str(np.shape(x)) for x in arrays)
+    shapes = ", ".join(str(np.shape(x.data if isinstance(x, _Tensor) else x)) for x in args)
     return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")
 
 

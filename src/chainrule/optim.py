@@ -1,0 +1,512 @@
+"""Optimizers and learning-rate schedules: the update rules of CS231n's "Neural Networks 3".
+
+Every optimizer updates the parameters in place under ``no_grad``, with buffers allocated once
+per parameter (momentum, moments, one scratch array) so a step allocates nothing per parameter.
+Parameters whose ``.grad`` is None are skipped.
+
+- ``SGD``: ``p -= lr * d``, with ``g = grad + weight_decay * p``; with momentum
+  ``buf = momentum * buf + g`` and ``d = buf`` (or ``d = g + momentum * buf``, Nesterov); the
+  PyTorch form, equal to CS231n's ``v = mu v - lr dx; x += v`` for a constant lr.
+- ``RMSprop``: ``v = alpha v + (1 - alpha) g^2;  p -= lr g / (sqrt(v) + eps)``.
+- ``Adam``: ``m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr mhat / (sqrt(vhat) + eps)``
+  with ``mhat = m / (1 - b1^t)``, ``vhat = v / (1 - b2^t)``; ``weight_decay`` adds ``wd * p`` to g.
+- ``AdamW``: Adam with decoupled decay, ``p -= lr * weight_decay * p`` before the Adam step.
+
+``state_dict()`` is plain data, ready for safetensors + JSON: ``{"type": name, "scalars":
+{...numbers...}, "buffers": {"<param index>.<name>": ndarray}}``; ``load_state_dict`` checks the
+type, the indices and the shapes.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> from chainrule import nn, optim
+>>> w = nn.Parameter(np.array([1.0, -2.0]))
+>>> opt = optim.SGD([w], lr=0.1)
+>>> (w * w).sum().backward()
+>>> opt.step()
+>>> w.data.tolist()
+[0.8, -1.6]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from chainrule import _tensor, function
+
+
+class Optimizer:
+    """Base class: holds the parameters, their buffers, ``lr`` and the step count.
+
+    Subclasses list their per-parameter buffers in ``_buffers`` and their hyperparameters in
+    ``_hyper``, and write ``_update(i, p, g, tmp)`` on arrays.
+    """
+
+    _buffers: tuple[str, ...] = ()
+    _hyper: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Any], lr: float) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, _tensor.Tensor):
+                raise TypeError(
+                    f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a "
+                    "Tensor (pass model.parameters())"
+                )
+            if not p.requires_grad or p.data.dtype.kind != "f":
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} (shape {p.shape}) does not require "
+                    "grad or is not floating point"
+                )
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: parameter {i} appears twice")
+            seen.add(id(p))
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        self.params: list[Any] = params
+        self.lr = float(lr)
+        self.steps = 0  # calls of step()
+        self._state: list[dict[str, np.ndarray]] = [
+            {name: np.zeros_like(p.data) for name in self._buffers} for p in params
+        ]
+        self._tmp = [np.empty_like(p.data) for p in params]
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``.grad = None``)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        with function.no_grad():
+            self.steps += 1
+            self._begin_step()
+            epoch = function.new_version()
+            for i, p in enumerate(self.params):
+                g = p.grad
+                if g is None:
+                    continue
+                gd = g.data
+                if gd.shape != p.data.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}.step: parameter {i} has shape {p.shape} but its "
+                        f"gradient has shape {gd.shape}"
+                    )
+                self._update(i, p.data, gd, self._tmp[i])
+                p._version = epoch  # changed in place: graphs recorded before cannot backward
+
+    def _begin_step(self) -> None:
+        """Per-step scalars (bias corrections); called once before the parameter loop."""
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _scalars(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"lr": self.lr, "steps": self.steps}
+        for k in self._hyper:
+            v = getattr(self, k)
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def _export(self, i: int, name: str, buf: np.ndarray) -> np.ndarray:
+        """A buffer as the textbook defines it (subclasses may store it scaled)."""
+        return buf.copy()
+
+    def _import(self, i: int, name: str, value: np.ndarray) -> np.ndarray:
+        return value
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"type", "scalars" (JSON-able), "buffers" ("<index>.<name>" -> ndarray copy)}``.
+
+        >>> import numpy as np
+        >>> from chainrule import nn, optim
+        >>> sd = optim.Adam([nn.Parameter(np.zeros(3))]).state_dict()
+        >>> sd["type"], sorted(sd["buffers"]), sd["scalars"]["betas"]
+        ('Adam', ['0.m', '0.v'], [0.9, 0.999])
+        """
+        buffers = {
+            f"{i}.{name}": self._export(i, name, buf)
+            for i, st in enumerate(self._state)
+            for name, buf in st.items()
+        }
+        return {"type": type(self).__name__, "scalars": self._scalars(), "buffers": buffers}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s output (buffers are copied into the existing arrays).
+
+        >>> import numpy as np
+        >>> from chainrule import nn, optim
+        >>> p = nn.Parameter(np.zeros(2))
+        >>> a, b = optim.SGD([p], lr=0.1, momentum=0.9), optim.SGD([p], lr=0.5, momentum=0.9)
+        >>> b.load_state_dict(a.state_dict()); b.lr
+        0.1
+        """
+        name = type(self).__name__
+        if state.get("type") != name:
+            raise ValueError(f"{name}.load_state_dict: the state is for {state.get('type')!r}")
+        scalars, buffers = state.get("scalars", {}), state.get("buffers", {})
+        problems = []
+        expected = {f"{i}.{k}" for i, st in enumerate(self._state) for k in st}
+        for key in sorted(expected - set(buffers)):
+            problems.append(f"missing buffer {key}")
+        for key in sorted(set(buffers) - expected):
+            problems.append(
+                f"unexpected buffer {key} (this optimizer has {len(self.params)} parameters)"
+            )
+        for key in sorted(expected & set(buffers)):
+            i, k = key.split(".", 1)
+            want = self._state[int(i)][k].shape
+            got = np.shape(buffers[key])
+            if got != want:
+                problems.append(f"buffer {key}: shape {got} in the state, {want} here")
+        for k in ("lr", "steps", *self._hyper):
+            if k not in scalars:
+                problems.append(f"missing scalar {k!r}")
+        if problems:
+            raise ValueError(f"{name}.load_state_dict: " + "; ".join(problems))
+        self.lr = float(scalars["lr"])
+        self.steps = int(scalars["steps"])
+        for k in self._hyper:
+            v = scalars[k]
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        for key, value in buffers.items():
+            i, k = key.split(".", 1)
+            arr = np.asarray(value)
+            np.copyto(self._state[int(i)][k], self._import(int(i), k, arr), casting="same_kind")
+        self._after_load()
+
+    def _after_load(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        hyper = ", ".join(f"{k}={getattr(self, k)}" for k in self._hyper)
+        return f"{type(self).__name__}({len(self.params)} parameters, lr={self.lr}, {hyper})"
+
+
+def _check(name: str, value: float, lo: float, hi: float | None = None) -> float:
+    value = float(value)
+    if value < lo or (hi is not None and value >= hi):
+        rng = f"[{lo}, {hi})" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return value
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> w = nn.Parameter(np.array([1.0]))
+    >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     w.grad = nn.Parameter(np.array([1.0]))   # a constant gradient of 1
+    ...     opt.step()
+    >>> round(float(w.data[0]), 4)   # 1 - 0.1 * 1 - 0.1 * (0.9 + 1)
+    0.71
+    """
+
+    _hyper = ("momentum", "nesterov", "weight_decay")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.momentum = _check("SGD: momentum", momentum, 0.0)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check("SGD: weight_decay", weight_decay, 0.0)
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+        self._buffers = ("momentum_buffer",) if momentum else ()
+        super().__init__(params, lr)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+        if self.weight_decay:
+            np.multiply(p, self.weight_decay, out=tmp)
+            tmp += g  # g + wd p
+            g = tmp
+        mu = self.momentum
+        if mu:
+            buf = self._state[i]["momentum_buffer"]
+            buf *= mu
+            buf += g
+            if self.nesterov:
+                np.multiply(buf, mu, out=tmp)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        np.multiply(g, -self.lr, out=tmp)
+        p += tmp
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton): divide the step by a running root-mean-square of the gradient.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> w = nn.Parameter(np.array([1.0]))
+    >>> w.grad = nn.Parameter(np.array([2.0]))
+    >>> optim.RMSprop([w], lr=0.01, alpha=0.99).step()
+    >>> round(float(w.data[0]), 4)   # 1 - 0.01 * 2 / sqrt(0.01 * 4)
+    0.9
+    """
+
+    _buffers = ("square_avg",)
+    _hyper = ("alpha", "eps", "weight_decay")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.alpha = _check("RMSprop: alpha", alpha, 0.0, 1.0)
+        self.eps = _check("RMSprop: eps", eps, 0.0)
+        self.weight_decay = _check("RMSprop: weight_decay", weight_decay, 0.0)
+        super().__init__(params, lr)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+        v = self._state[i]["square_avg"]
+        if self.weight_decay:
+            g = g + self.weight_decay * p  # the rare case allocates
+        v *= self.alpha
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.alpha
+        v += tmp  # v = alpha v + (1 - alpha) g^2
+        np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= -self.lr
+        p += tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient.
+
+    Stored scaled to save passes over memory: ``mt = m / (1 - b1)`` and ``vt = v / (1 - b2)``
+    follow ``mt = b1 mt + g`` and ``vt = b2 vt + g^2``; the step folds the constants back in, so
+    the update is the textbook one. ``state_dict`` shows the textbook m and v.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> w = nn.Parameter(np.array([1.0, 1.0]))
+    >>> w.grad = nn.Parameter(np.array([0.5, -3.0]))
+    >>> optim.Adam([w], lr=0.1).step()
+    >>> w.data.round(6).tolist()        # the first step moves each weight by lr * sign(g)
+    [0.9, 1.1]
+    """
+
+    _buffers = ("m", "v")
+    _hyper = ("betas", "eps", "weight_decay")
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        b1, b2 = betas
+        self.betas = (
+            _check("Adam: betas[0]", b1, 0.0, 1.0),
+            _check("Adam: betas[1]", b2, 0.0, 1.0),
+        )
+        self.eps = _check("Adam: eps", eps, 0.0)
+        self.weight_decay = _check(f"{type(self).__name__}: weight_decay", weight_decay, 0.0)
+        super().__init__(params, lr)
+        self._t = [0] * len(self.params)  # steps taken by each parameter (for bias correction)
+
+    def _begin_step(self) -> None:
+        self._consts: dict[int, tuple[float, float]] = {}
+
+    def _constants(self, t: int) -> tuple[float, float]:
+        """(step size, eps) for mt / (sqrt(vt) + eps') to equal the textbook update at step t."""
+        b1, b2 = self.betas
+        bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+        c = math.sqrt((1.0 - b2) / bc2)  # sqrt(vhat) = c sqrt(vt)
+        return self.lr * (1.0 - b1) / (bc1 * c), self.eps / c
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+        b1, b2 = self.betas
+        t = self._t[i] + 1
+        self._t[i] = t
+        wd = self.weight_decay
+        if wd and self._decoupled:
+            p *= 1.0 - self.lr * wd  # AdamW: decay the weight itself, outside the moments
+        elif wd:
+            g = g + wd * p  # L2 through the gradient (the rare case allocates)
+        st = self._state[i]
+        m, v = st["m"], st["v"]
+        m *= b1
+        m += g  # mt = b1 mt + g
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        v += tmp  # vt = b2 vt + g^2
+        step, eps = self._constants(t)
+        np.sqrt(v, out=tmp)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= -step
+        p += tmp
+
+    def _export(self, i: int, name: str, buf: np.ndarray) -> np.ndarray:
+        b1, b2 = self.betas
+        return buf * ((1.0 - b1) if name == "m" else (1.0 - b2))
+
+    def _import(self, i: int, name: str, value: np.ndarray) -> np.ndarray:
+        b1, b2 = self.betas
+        return value / ((1.0 - b1) if name == "m" else (1.0 - b2))
+
+    def _scalars(self) -> dict[str, Any]:
+        out = super()._scalars()
+        out["param_steps"] = list(self._t)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        steps = state.get("scalars", {}).get("param_steps")
+        if steps is None or len(steps) != len(self.params):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: 'param_steps' must list one step count "
+                f"per parameter ({len(self.params)})"
+            )
+        super().load_state_dict(state)
+        self._t = [int(s) for s in steps]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): ``p -= lr * wd * p`` each
+    step, apart from the adaptive update.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> w = nn.Parameter(np.array([1.0]))
+    >>> w.grad = nn.Parameter(np.array([0.0]))
+    >>> optim.AdamW([w], lr=0.1, weight_decay=0.5).step()
+    >>> round(float(w.data[0]), 4)   # decay only: 1 - 0.1 * 0.5
+    0.95
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+# -- learning-rate schedules ----------------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class: sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def get_lr(self) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's lr."""
+        self.last_epoch += 1
+        self.optimizer.lr = self.get_lr()
+
+    def get_last_lr(self) -> float:
+        """The lr the optimizer uses now."""
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: the epoch count and base lr (plus the schedule's settings)."""
+        return {
+            "type": type(self).__name__,
+            **{k: v for k, v in vars(self).items() if k != "optimizer"},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s output."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: state is for {state.get('type')!r}"
+            )
+        for k, v in state.items():
+            if k != "type":
+                setattr(self, k, v)
+
+
+class StepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.StepLR(opt, step_size=2, gamma=0.1)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     sched.step(); lrs.append(round(opt.lr, 6))
+    >>> lrs
+    [1.0, 0.1, 0.1, 0.01]
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        super().__init__(optimizer)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def get_lr(self) -> float:
+        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+
+
+class CosineLR(LRScheduler):
+    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs, then held:
+    ``lr = eta_min + (base - eta_min) (1 + cos(pi min(t, T_max) / T_max)) / 2``.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.CosineLR(opt, T_max=2)
+    >>> sched.step(); round(opt.lr, 6)
+    0.5
+    >>> sched.step(); sched.step(); round(opt.lr, 6)
+    0.0
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
+        if T_max < 1:
+            raise ValueError(f"CosineLR: T_max must be >= 1, got {T_max}")
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+
+    def get_lr(self) -> float:
+        t = min(self.last_epoch, self.T_max)
+        return (
+            self.eta_min
+            + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        )
