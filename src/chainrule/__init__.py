@@ -62,6 +62,8 @@ from chainrule.ops import (
     where,
 )
 from chainrule._tensor import Tensor, tensor
+from chainrule import nn, optim, serialization
+from chainrule.serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -88,6 +90,7 @@ __all__ = [
     "is_grad_enabled",
     "jacobian",
     "leaky_relu",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -99,13 +102,17 @@ __all__ = [
     "minimum",
     "multiply",
     "negative",
+    "nn",
     "no_grad",
     "numerical_gradient",
+    "optim",
     "permute",
     "power",
     "relative_error",
     "relu",
     "reshape",
+    "save",
+    "serialization",
     "sigmoid",
     "sin",
     "softmax",

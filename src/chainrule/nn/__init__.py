@@ -1,0 +1,47 @@
+"""Neural networks: modules, layers, the lecture's activations, losses and initialization.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> from chainrule import nn
+>>> nn.init.seed(0)
+>>> net = nn.MLP([2, 16, 3])
+>>> from chainrule.data import spiral
+>>> X, y = spiral(10, 3)
+>>> loss = nn.CrossEntropyLoss()(net(cr.tensor(X)), y) + nn.functional.l2_penalty(net, 1e-3)
+>>> loss.backward()
+>>> net[0].weight.grad.shape
+(2, 16)
+"""
+
+from chainrule.nn import functional, init
+from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
+from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
+from chainrule.nn.module import IncompatibleKeys, Module, Parameter, Sequential
+from chainrule.nn.perf import tune_malloc
+
+__all__ = [
+    "ELU",
+    "MLP",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "IncompatibleKeys",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "Maxout",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "SVMLoss",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+    "tune_malloc",
+]

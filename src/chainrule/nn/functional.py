@@ -1,0 +1,545 @@
+"""The functional forms of the layers and losses, each a fused gate where that pays.
+
+Fused gates (one node each, local gradient written by hand):
+
+- ``linear``: out = x @ W + b;  dx = dout @ W^T,  dW = x^T @ dout,  db = sum_rows(dout)
+- ``cross_entropy``: softmax and negative log-likelihood in one node, stable (max subtracted);
+  dlogits = (softmax(logits) - onehot(y)) / N
+- ``svm_loss``: the CS231n multiclass hinge; dscores = (1[margin > 0] - count * onehot(y)) / N
+- ``mse_loss``, ``binary_cross_entropy_with_logits``, ``dropout``, ``batch_norm``, ``l2_penalty``
+
+The activations (``relu``, ``sigmoid``, ``tanh``, ``leaky_relu``, ``elu``, ``softmax``) are the
+engine's gates; ``maxout`` is composed from ``linear`` and a max over pieces.
+
+Losses take integer class indices as targets (shape (N,)) and return the mean over the batch.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> from chainrule.nn import functional as F
+>>> logits = cr.tensor([[2.0, 1.0, 0.1]], requires_grad=True)
+>>> loss = F.cross_entropy(logits, np.array([0]))
+>>> round(loss.item(), 4)
+0.417
+>>> loss.backward()
+>>> logits.grad.data.astype(float).round(3).tolist()
+[[-0.341, 0.242, 0.099]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import _tensor
+from chainrule.function import Function
+from chainrule.nn import init
+
+
+def _array(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, _tensor.Tensor) else np.asarray(x)
+
+
+# -- linear -------------------------------------------------------------------------------------
+
+
+class Linear(Function):
+    """out = x @ W + b;  dx = dout @ W^T,  dW = x^T @ dout,  db = sum over rows of dout"""
+
+    __slots__ = ("w", "x")
+
+    def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        if x.ndim == 0 or x.shape[-1] != w.shape[0]:
+            raise ValueError(
+                f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 'no'} "
+                f"features but the weight of shape {w.shape} (in_features, out_features) "
+                f"expects {w.shape[0]}"
+            )
+        self.x, self.w = x, w
+        out = x @ w  # (N, in) @ (in, out) -> (N, out)
+        if b is not None:
+            out += b  # in place on the fresh product: one pass, no temporary
+        return out
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
+        needs = self.needs_input_grad
+        x, w = self.x, self.w
+        dx = dout @ w.T if needs[0] else None
+        d2 = dout.reshape(-1, dout.shape[-1])  # batch axes folded: (N, out)
+        dw = x.reshape(-1, x.shape[-1]).T @ d2 if needs[1] else None  # (in, N) @ (N, out)
+        if len(needs) == 2:
+            return dx, dw
+        db = d2.sum(axis=0) if needs[2] else None
+        return dx, dw, db
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """``x @ weight + bias`` as one node; ``weight`` has shape (in_features, out_features).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.linear(cr.tensor([[1.0, 2.0]]), cr.tensor([[1.0], [1.0]]), cr.tensor([0.5])).tolist()
+    [[3.5]]
+    """
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)
+
+
+# -- activations --------------------------------------------------------------------------------
+
+
+def relu(x: Any) -> Any:
+    """max(0, x). ``F.relu(cr.tensor([-1.0, 2.0])).tolist()`` gives ``[0.0, 2.0]``."""
+    return cr.relu(x)
+
+
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + e^-x), computed without overflow."""
+    return cr.sigmoid(x)
+
+
+def tanh(x: Any) -> Any:
+    """The hyperbolic tangent (a zero-centred sigmoid, scaled)."""
+    return cr.tanh(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x where x > 0, else ``negative_slope * x``."""
+    return cr.leaky_relu(x, negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x where x > 0, else ``alpha * (e^x - 1)``."""
+    return cr.elu(x, alpha)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first)."""
+    return cr.softmax(x, axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """x - logsumexp(x) along ``axis``."""
+    return cr.log_softmax(x, axis)
+
+
+def maxout(x: Any, weight: Any, bias: Any, pieces: int) -> Any:
+    """Maxout (Goodfellow et al. 2013): the max over ``pieces`` linear functions of x.
+
+    ``weight`` has shape (in_features, out_features * pieces) and ``bias`` (out_features *
+    pieces,); unit j takes the max over columns ``j*pieces .. j*pieces + pieces - 1``.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> w = cr.tensor([[1.0, -1.0]])          # one input, one unit with two pieces: |x|
+    >>> F.maxout(cr.tensor([[-3.0], [2.0]]), w, cr.tensor([0.0, 0.0]), 2).tolist()
+    [[3.0], [2.0]]
+    """
+    z = linear(x, weight, bias)
+    n_out, rem = divmod(z.shape[-1], pieces)
+    if rem:
+        raise ValueError(f"maxout: {z.shape[-1]} outputs do not split into {pieces} pieces")
+    return z.reshape((*z.shape[:-1], n_out, pieces)).max(axis=-1)
+
+
+# -- dropout ------------------------------------------------------------------------------------
+
+
+class Dropout(Function):
+    """out = x * mask;  dx = dout * mask  (mask = keep / (1 - p): inverted dropout)"""
+
+    __slots__ = ("mask",)
+
+    def forward(self, x: Any, mask: Any) -> Any:
+        self.mask = mask
+        return x * mask
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
+        return dout * self.mask, None
+
+
+def dropout_mask(
+    shape: tuple[int, ...],
+    p: float,
+    dtype: Any = np.float32,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The inverted-dropout mask: 0 with probability p, else 1 / (1 - p).
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.dropout_mask((2, 3), 0.5, rng=np.random.default_rng(0)).tolist()
+    [[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]]
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p is the drop probability and must be in [0, 1], got {p}")
+    dtype = np.dtype(dtype)
+    if p == 1.0:
+        return np.zeros(shape, dtype=dtype)
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+    keep = init.get_rng(rng).random(shape, dtype=draw_dtype) >= p
+    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)
+
+
+def dropout(
+    x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None
+) -> Any:
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by
+    1 / (1 - p), so nothing changes at test time; the identity when ``training`` is False.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> x = cr.tensor(np.ones((2, 3), np.float32))
+    >>> F.dropout(x, 0.5, rng=np.random.default_rng(0)).tolist()
+    [[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]]
+    >>> F.dropout(x, 0.5, training=False) is x
+    True
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p is the drop probability and must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    return Dropout.apply(x, dropout_mask(np.shape(_array(x)), p, _array(x).dtype, rng))
+
+
+# -- batch normalization ------------------------------------------------------------------------
+
+
+class BatchNorm(Function):
+    """out = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps) over the batch axis;
+    dx = invstd / N * (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)),  dxhat = dout * gamma,
+    dgamma = sum(dout xhat),  dbeta = sum(dout)"""
+
+    __slots__ = ("gamma", "invstd", "xhat")
+
+    def forward(self, x: Any, gamma: Any, beta: Any, mean: Any, invstd: Any) -> Any:
+        self.xhat = (x - mean) * invstd
+        self.gamma, self.invstd = gamma, invstd
+        return self.xhat * gamma + beta
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
+        nx, ng, nb, _, _ = self.needs_input_grad
+        xhat = self.xhat
+        dgamma = (dout * xhat).sum(axis=0) if ng else None
+        dbeta = dout.sum(axis=0) if nb else None
+        dx = None
+        if nx:
+            if not self._batch:
+                dx = dout * (self.gamma * self.invstd)
+            else:
+                n = dout.shape[0]
+                dxhat = dout * self.gamma
+                dx = (self.invstd / n) * (
+                    n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)
+                )
+        return dx, dgamma, dbeta, None, None
+
+    _batch = True
+
+
+class _FrozenNorm(BatchNorm):
+    """BatchNorm with fixed (running) statistics: dx = dout * gamma * invstd"""
+
+    __slots__ = ()
+    _batch = False
+
+
+def batch_norm(
+    x: Any,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Any:
+    """Batch normalization over axis 0 of an (N, C) input.
+
+    In training the batch's mean and (biased) variance normalize x, and the running statistics
+    are updated in place: ``running = (1 - momentum) * running + momentum * batch`` (the running
+    variance takes the unbiased batch variance, as in PyTorch). In evaluation the running
+    statistics normalize x.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> x = cr.tensor([[1.0], [3.0]])
+    >>> F.batch_norm(x, None, None, eps=0.0).tolist()
+    [[-1.0], [1.0]]
+    """
+    xa = _array(x)
+    if xa.ndim != 2:
+        raise ValueError(f"batch_norm: expected an (N, C) input, got shape {xa.shape}")
+    c = xa.shape[1]
+    dtype = xa.dtype
+    gamma = weight if weight is not None else np.ones(c, dtype)
+    beta = bias if bias is not None else np.zeros(c, dtype)
+    if training or running_mean is None or running_var is None:
+        n = xa.shape[0]
+        if n < 2:
+            raise ValueError(
+                f"batch_norm: training needs more than 1 sample per batch (got shape "
+                f"{xa.shape}); use eval() mode for single samples"
+            )
+        mean = xa.mean(axis=0)
+        var = xa.var(axis=0)
+        if training and running_mean is not None and running_var is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean
+            running_var *= 1.0 - momentum
+            running_var += momentum * var * (n / (n - 1))
+        invstd = (1.0 / np.sqrt(var + eps)).astype(dtype, copy=False)
+        return BatchNorm.apply(x, gamma, beta, mean, invstd)
+    if running_mean.shape != (c,):
+        raise ValueError(f"batch_norm: running stats of shape {running_mean.shape}, input {c}")
+    invstd = (1.0 / np.sqrt(running_var + eps)).astype(dtype, copy=False)
+    return _FrozenNorm.apply(x, gamma, beta, running_mean.astype(dtype, copy=False), invstd)
+
+
+# -- losses -------------------------------------------------------------------------------------
+
+
+def _check_targets(targets: Any, scores: np.ndarray, op: str) -> np.ndarray:
+    """Integer class indices of shape (N,), each in [0, C)."""
+    y = _array(targets)
+    if scores.ndim != 2:
+        raise ValueError(f"{op}: scores must have shape (N, C), got {scores.shape}")
+    n, c = scores.shape
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: targets must be integer class indices, got dtype {y.dtype} "
+            "(convert with targets.astype(np.int64))"
+        )
+    if y.shape != (n,):
+        raise ValueError(
+            f"{op}: targets must have shape ({n},) for scores {scores.shape}, got {y.shape}"
+        )
+    if n and (y.min() < 0 or y.max() >= c):
+        bad = y[(y < 0) | (y >= c)][0]
+        raise ValueError(f"{op}: target {bad} is out of range for {c} classes (0..{c - 1})")
+    return y
+
+
+class CrossEntropy(Function):
+    """loss = mean_i(logsumexp(z_i) - sum_j q_ij z_ij), q = (1-s) onehot(y) + s/C;
+    dz = dout * (softmax(z) - q) / N"""
+
+    __slots__ = ("probs", "smoothing", "y")
+
+    def forward(self, z: Any, y: Any, smoothing: float = 0.0) -> Any:
+        n = z.shape[0]
+        rows = np.arange(n)
+        shifted = z - z.max(axis=1, keepdims=True)  # (N, C): no overflow in exp
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)  # (N, 1)
+        lse = np.log(s)
+        if smoothing:
+            target = (1.0 - smoothing) * shifted[rows, y] + smoothing * shifted.mean(axis=1)
+        else:
+            target = shifted[rows, y]
+        loss = (lse[:, 0] - target).mean(dtype=z.dtype)
+        e /= s  # the softmax, kept for backward
+        self.probs, self.y, self.smoothing = e, y, smoothing
+        return np.asarray(loss, dtype=z.dtype)
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
+        probs, y = self.probs, self.y
+        n, c = probs.shape
+        scale = dout / n
+        dz = probs * scale
+        if self.smoothing:
+            dz -= scale * (self.smoothing / c)
+            dz[np.arange(n), y] -= scale * (1.0 - self.smoothing)
+        else:
+            dz[np.arange(n), y] -= scale
+        return dz, None
+
+
+def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0) -> Any:
+    """Softmax cross-entropy (the lecture's softmax loss), mean over the batch, one fused node.
+
+    ``logits`` (N, C) are raw scores; ``targets`` (N,) integer class indices. With
+    ``label_smoothing`` s the target distribution is (1 - s) on the true class plus s / C on
+    every class.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> z = cr.tensor(np.zeros((4, 10), np.float32))
+    >>> round(F.cross_entropy(z, np.zeros(4, np.int64)).item(), 4)  # log(10) at chance
+    2.3026
+    """
+    z = _array(logits)
+    y = _check_targets(targets, z, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return CrossEntropy.apply(logits, y, smoothing=float(label_smoothing))
+
+
+class SVMLoss(Function):
+    """loss = mean_i sum_{j != y_i} max(0, s_ij - s_iy + margin);
+    ds_ij = dout/N * 1[margin_ij > 0],  ds_iy = -dout/N * (number of positive margins)"""
+
+    __slots__ = ("positive", "y")
+
+    def forward(self, s: Any, y: Any, margin: float = 1.0) -> Any:
+        n = s.shape[0]
+        rows = np.arange(n)
+        margins = s - s[rows, y][:, None] + margin  # (N, C)
+        np.maximum(margins, 0, out=margins)
+        margins[rows, y] = 0  # the correct class contributes nothing
+        self.positive, self.y = margins > 0, y
+        return np.asarray(margins.sum(dtype=s.dtype) / n, dtype=s.dtype)
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
+        pos = self.positive
+        n = pos.shape[0]
+        ds = pos * (dout / n)
+        ds = ds.astype(dout.dtype, copy=False)
+        ds[np.arange(n), self.y] = -pos.sum(axis=1) * (dout / n)
+        return ds, None
+
+
+def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
+    """The CS231n multiclass SVM (hinge) loss: for each example the sum over wrong classes of
+    max(0, s_j - s_y + margin), averaged over the batch.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> s = cr.tensor([[3.2, 5.1, -1.7]])     # the lecture's cat example
+    >>> round(F.svm_loss(s, np.array([0])).item(), 2)
+    2.9
+    """
+    s = _array(scores)
+    y = _check_targets(targets, s, "svm_loss")
+    return SVMLoss.apply(scores, y, margin=float(margin))
+
+
+class MSE(Function):
+    """loss = mean((p - t)^2);  dp = dout * 2 (p - t) / n,  dt = -dp"""
+
+    __slots__ = ("diff",)
+
+    def forward(self, p: Any, t: Any) -> Any:
+        self.diff = p - t
+        return np.asarray(np.mean(self.diff * self.diff), dtype=self.diff.dtype)
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+        d = self.diff * (2.0 * dout / self.diff.size)
+        np_, nt = self.needs_input_grad
+        return (d if np_ else None), (-d if nt else None)
+
+
+def _check_same_shape(a: np.ndarray, b: np.ndarray, op: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ")
+    if b.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: targets must be numeric, got dtype {b.dtype}")
+
+
+def mse_loss(input: Any, target: Any) -> Any:  # noqa: A002 - PyTorch's name
+    """Mean squared error over all elements.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.mse_loss(cr.tensor([1.0, 3.0]), cr.tensor([0.0, 0.0])).item()
+    5.0
+    """
+    a, t = _array(input), _array(target)
+    _check_same_shape(a, t, "mse_loss")
+    if not isinstance(target, _tensor.Tensor):
+        target = t.astype(a.dtype, copy=False)
+    return MSE.apply(input, target)
+
+
+class BCEWithLogits(Function):
+    """loss = mean(max(x, 0) - x t + log(1 + e^-|x|));  dx = dout (sigmoid(x) - t) / n,
+    dt = -dout x / n"""
+
+    __slots__ = ("t", "x")
+
+    def forward(self, x: Any, t: Any) -> Any:
+        self.x, self.t = x, t
+        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        return np.asarray(loss.mean(), dtype=x.dtype)
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+        x, t = self.x, self.t
+        scale = dout / x.size
+        nx, nt = self.needs_input_grad
+        sig = 0.5 * (1.0 + np.tanh(0.5 * x))
+        dx = (sig - t) * scale if nx else None
+        dt = -x * scale if nt else None
+        return dx, dt
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any) -> Any:  # noqa: A002
+    """Sigmoid then binary cross-entropy, fused and stable; targets in [0, 1], mean over all.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> round(F.binary_cross_entropy_with_logits(cr.tensor([0.0]), cr.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    a, t = _array(input), _array(target)
+    _check_same_shape(a, t, "binary_cross_entropy_with_logits")
+    if t.size and (t.min() < 0 or t.max() > 1):
+        raise ValueError("binary_cross_entropy_with_logits: targets must lie in [0, 1]")
+    if not isinstance(target, _tensor.Tensor):
+        target = t.astype(a.dtype, copy=False)
+    return BCEWithLogits.apply(input, target)
+
+
+# -- regularization -----------------------------------------------------------------------------
+
+
+class L2Penalty(Function):
+    """loss = reg * sum_k sum(W_k^2);  dW_k = dout * 2 reg W_k"""
+
+    __slots__ = ("reg", "ws")
+
+    def forward(self, *ws: Any, reg: float = 0.0) -> Any:
+        self.ws, self.reg = ws, reg
+        total = sum(float(np.vdot(w, w)) for w in ws)  # one pass each, no temporary
+        return np.asarray(reg * total, dtype=ws[0].dtype if ws else np.float32)
+
+    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
+        k = 2.0 * self.reg * float(dout)
+        return tuple(
+            w * k if need else None for w, need in zip(self.ws, self.needs_input_grad, strict=True)
+        )
+
+
+def l2_penalty(module_or_params: Any, reg: float) -> Any:
+    """``reg * sum(W * W)`` over the weights, biases and BatchNorm parameters left out.
+
+    A weight is a parameter of 2 or more dimensions (Linear and Maxout weights); 1-D
+    parameters (biases, BatchNorm's scale and shift) are not penalized. The convention is
+    the CS231n assignments' ``reg * np.sum(W * W)``, gradient ``2 * reg * W``; for the notes'
+    ``0.5 * lambda * sum(W^2)`` pass ``reg = lambda / 2``. One fused node for all the weights.
+
+    >>> from chainrule import nn
+    >>> lin = nn.Linear(2, 2)
+    >>> _ = nn.init.normal_(lin.weight, std=0.0, mean=1.0); _ = nn.init.normal_(lin.bias, mean=5.0)
+    >>> nn.functional.l2_penalty(lin, 0.25).item()   # 0.25 * four ones; the bias is left out
+    1.0
+    """
+    from chainrule.nn import module
+
+    params: Iterable[Any]
+    if isinstance(module_or_params, module.Module):
+        params = module_or_params.parameters()
+    else:
+        params = module_or_params
+    weights = [p for p in params if p.ndim >= 2]
+    if not weights:
+        raise ValueError("l2_penalty: no weight of 2 or more dimensions to penalize")
+    return L2Penalty.apply(*weights, reg=float(reg))
