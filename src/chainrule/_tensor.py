@@ -383,31 +383,31 @@ class Tensor:
     # -- arithmetic operators -------------------------------------------------------------------
 
     def __add__(self, other: Any) -> Tensor:
-        return arithmetic.Add.apply(self, _lift(other, self))
+        return _add(self, other if type(other) in _PASS else _lift(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return arithmetic.Add.apply(_lift(other, self), self)
+        return _add(other if type(other) in _PASS else _lift(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return arithmetic.Sub.apply(self, _lift(other, self))
+        return _sub(self, other if type(other) in _PASS else _lift(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return arithmetic.Sub.apply(_lift(other, self), self)
+        return _sub(other if type(other) in _PASS else _lift(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return arithmetic.Mul.apply(self, _lift(other, self))
+        return _mul(self, other if type(other) in _PASS else _lift(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return arithmetic.Mul.apply(_lift(other, self), self)
+        return _mul(other if type(other) in _PASS else _lift(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return arithmetic.Div.apply(self, _lift(other, self))
+        return _div(self, other if type(other) in _PASS else _lift(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return arithmetic.Div.apply(_lift(other, self), self)
+        return _div(other if type(other) in _PASS else _lift(other, self), self)
 
     def __neg__(self) -> Tensor:
-        return arithmetic.Neg.apply(self)
+        return _neg(self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -416,13 +416,13 @@ class Tensor:
         return ops.power(self, exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
-        return arithmetic.Pow.apply(_lift(base, self), self)
+        return _pow(_lift(base, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return linalg.MatMul.apply(self, _lift(other, self))
+        return _matmul(self, other if type(other) in _PASS else _lift(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return linalg.MatMul.apply(_lift(other, self), self)
+        return _matmul(other if type(other) in _PASS else _lift(other, self), self)
 
     def __abs__(self) -> Tensor:
         return elementwise.Abs.apply(self)
@@ -562,6 +562,17 @@ class Tensor:
 
 
 function._Tensor = Tensor  # the gates build their results without importing this module
+
+# The operators' gates, bound once (every attribute lookup saved counts on a scalar graph), and
+# the operand types that pass through unchanged.
+_add = arithmetic.Add.apply
+_sub = arithmetic.Sub.apply
+_mul = arithmetic.Mul.apply
+_div = arithmetic.Div.apply
+_neg = arithmetic.Neg.apply
+_pow = arithmetic.Pow.apply
+_matmul = linalg.MatMul.apply
+_PASS = frozenset({float, int, Tensor})
 
 
 def _index(index: Any) -> Any:

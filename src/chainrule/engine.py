@@ -155,9 +155,17 @@ def run(
         else:
             grads[n] = g
             heappush(heap, (-n._seq, n))
-    # The loop below runs once per node of every backward pass: written for speed.
-    while heap:
-        n = heappop(heap)[1]
+    # The loop below runs once per node of every backward pass: written for speed. ``nxt`` is
+    # a node found while nothing else is pending (a chain): it runs next without the heap.
+    nxt = None
+    while True:
+        if nxt is not None:
+            n = nxt
+            nxt = None
+        elif heap:
+            n = heappop(heap)[1]
+        else:
+            break
         dout = grads.pop(n)
         needs = n.needs_input_grad
         if needs is None:
@@ -210,7 +218,13 @@ def run(
                 grads[pn] = grads[pn] + g
             else:
                 grads[pn] = g
-                heappush(heap, (-pn._seq, pn))
+                if nxt is None:
+                    nxt = pn
+                else:
+                    heappush(heap, (-pn._seq, pn))
+        if nxt is not None and heap:  # others are pending: the heap decides who runs next
+            heappush(heap, (-nxt._seq, nxt))
+            nxt = None
     if capture is not None:
         for t in capture:
             if t._node is None and t in leaf_grads:
