@@ -64,11 +64,14 @@ from chainrule.ops import (
 from chainrule._tensor import Tensor, tensor
 from chainrule import nn, optim, serialization
 from chainrule.serialization import load, save
+from chainrule import viz
+from chainrule.viz import Explanation, explain
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "Explanation",
     "Function",
     "GradcheckError",
     "Tensor",
@@ -85,6 +88,7 @@ __all__ = [
     "enable_grad",
     "exp",
     "expand_dims",
+    "explain",
     "grad",
     "gradcheck",
     "is_grad_enabled",
@@ -127,5 +131,6 @@ __all__ = [
     "tensor",
     "transpose",
     "var",
+    "viz",
     "where",
 ]

@@ -1,0 +1,165 @@
+"""The explained graph as hand-written SVG: values in green above each edge, gradients in red
+below, as on the lecture's slides.
+
+Every edge is a ``<g class="edge">`` holding its path and two texts (``class="value"`` and
+``class="grad"``), with ``data-`` attributes naming its nodes and the stepper's steps; every node
+is a ``<g class="node">``. A node where a NaN or inf first appeared gets a thick red outline.
+
+>>> import xml.etree.ElementTree as ET
+>>> import chainrule as cr
+>>> e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
+>>> root = ET.fromstring(to_svg(e))
+>>> sorted(t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "grad")
+['-4.00', '-4.00', '1.00', '3.00', '3.00']
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from chainrule.viz import layout as layout_mod
+
+VALUE_COLOR = "#1b7f1b"
+GRAD_COLOR = "#c62828"
+ANOMALY_COLOR = "#d50000"
+HALO = 'stroke="white" stroke-width="3" paint-order="stroke"'  # labels stay legible on lines
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _edge_geometry(lay: Any, explanation: Any) -> list[tuple[Any, tuple[float, ...]]]:
+    """(edge, (x0, y0, x1, y1, bend)) for every edge; repeated edges bend apart."""
+    seen: dict[tuple[int, int | None], int] = {}
+    result = []
+    for e in explanation.edges:
+        s = explanation.nodes[e.source]
+        x0 = lay.x[e.source] + layout_mod.half_size(s)[0]
+        y0 = lay.y[e.source]
+        if e.target is None:
+            x1, y1 = lay.output_end
+        else:
+            t = explanation.nodes[e.target]
+            x1 = lay.x[e.target] - layout_mod.half_size(t)[0] - 2
+            y1 = lay.y[e.target]
+        k = seen.get((e.source, e.target), 0)
+        seen[(e.source, e.target)] = k + 1
+        bend = (-1) ** k * ((k + 1) // 2) * 34.0
+        result.append((e, (x0, y0, x1, y1, bend)))
+    return result
+
+
+def to_svg(explanation: Any) -> str:
+    """The SVG document as text (raises GraphTooLargeError past 300 nodes)."""
+    lay = layout_mod.layout(explanation)
+    fwd, bwd = layout_mod.step_index(explanation)
+    out = [
+        '<svg xmlns="http://www.w3.org/2000/svg" '
+        f'width="{lay.width:.0f}" height="{lay.height:.0f}" '
+        f'viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="13">',
+        f"<title>{escape(explanation.title)}</title>",
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+        '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="white"/>',
+    ]
+    for k, (e, (x0, y0, x1, y1, bend)) in enumerate(_edge_geometry(lay, explanation)):
+        value, grad = layout_mod.edge_labels(explanation, e)
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend * 0.75
+        d = (
+            f"M {x0:.1f} {y0:.1f} C {x0 + (x1 - x0) * 0.45:.1f} {y0 + bend:.1f} "
+            f"{x1 - (x1 - x0) * 0.45:.1f} {y1 + bend:.1f} {x1:.1f} {y1:.1f}"
+        )
+        target = "output" if e.target is None else str(e.target)
+        out.append(
+            f'<g class="edge" id="edge-{k}" data-source="{e.source}" data-target="{target}" '
+            f'data-slot="{e.slot}" data-value={quoteattr(value)} data-grad={quoteattr(grad)}>'
+        )
+        out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="1.4" '
+                   'marker-end="url(#arrow)"/>')
+        out.append(
+            f'<text class="value" x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle" '
+            f'fill="{VALUE_COLOR}" {HALO} data-step="{fwd.get(e.source, 0)}">{escape(value)}</text>'
+        )
+        if grad:
+            step = bwd.get(e.target, 0)
+            out.append(
+                f'<text class="grad" x="{mx:.1f}" y="{my + 15:.1f}" text-anchor="middle" '
+                f'fill="{GRAD_COLOR}" {HALO} data-step="{step}">{escape(grad)}</text>'
+            )
+        out.append("</g>")
+    ox, oy = lay.output_end
+    out.append(
+        f'<text class="output-name" x="{ox + 6:.1f}" y="{oy + 4:.1f}" '
+        f'font-weight="bold">{escape(explanation.output.name)}</text>'
+    )
+    for n in explanation.nodes:
+        out.append(_node(n, lay.x[n.index], lay.y[n.index], fwd.get(n.index, 0)))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _node(n: Any, x: float, y: float, step: int) -> str:
+    hw, hh = layout_mod.half_size(n)
+    cls = "node input" if n.is_input else "node gate"
+    stroke, width = ("#333", 1.5)
+    if n.anomaly:
+        cls += " anomaly"
+        stroke, width = (ANOMALY_COLOR, 4.0)
+    parts = [
+        f'<g class="{cls}" id="node-{n.index}" data-name={quoteattr(n.name)} '
+        f'data-step="{step}">'
+    ]
+    if n.anomaly:
+        parts.append(f"<title>{escape(n.anomaly)}</title>")
+    if n.is_input:
+        shape = (
+            f'<rect x="{x - hw:.1f}" y="{y - hh:.1f}" width="{2 * hw:.1f}" '
+            f'height="{2 * hh:.1f}" rx="6" fill="#eef3fb"'
+        )
+    elif hw <= 20 and hh <= 20:
+        shape = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="20" fill="#fffbe6"'
+    else:
+        shape = (
+            f'<rect x="{x - hw:.1f}" y="{y - hh:.1f}" width="{2 * hw:.1f}" '
+            f'height="{2 * hh:.1f}" rx="{hh:.0f}" fill="#fffbe6"'
+        )
+    parts.append(f'{shape} stroke="{stroke}" stroke-width="{width}"/>')
+    lines = layout_mod.node_lines(n)
+    for k, line in enumerate(lines):
+        dy = (k - (len(lines) - 1) / 2) * 14 + 4.5
+        size = ' font-size="11" fill="#555"' if k else ' font-weight="bold"'
+        parts.append(
+            f'<text class="label" x="{x:.1f}" y="{y + dy:.1f}" text-anchor="middle"{size}>'
+            f"{escape(line)}</text>"
+        )
+    if not n.is_input:  # the intermediate's name (q, f ...) above the gate
+        parts.append(
+            f'<text class="name" x="{x:.1f}" y="{y - hh - 6:.1f}" text-anchor="middle" '
+            f'font-size="11" fill="#777">{escape(n.name)}</text>'
+        )
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def write(explanation: Any, path: str | None = None) -> str:
+    """Return the SVG text, and write it atomically to ``path`` when one is given."""
+    text = to_svg(explanation)
+    if path is not None:
+        atomic_write(path, text.encode("utf-8"))
+    return text
