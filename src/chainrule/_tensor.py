@@ -115,8 +115,9 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+            return np.asarray(self.data.astype(dtype))
+        # np.array, not the data itself: a 0-d op result is held as a NumPy scalar
+        return np.array(self.data) if copy else np.asarray(self.data)
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy ufuncs on Tensors: the differentiable ones record a node, others need no grad."""
