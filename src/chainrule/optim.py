@@ -87,7 +87,7 @@ class Optimizer:
         with function.no_grad():
             self.steps += 1
             self._begin_step()
-            epoch = function.new_version()
+            version = function.new_version()  # one stamp for every parameter changed now
             for i, p in enumerate(self.params):
                 g = p.grad
                 if g is None:
@@ -99,7 +99,7 @@ class Optimizer:
                         f"gradient has shape {gd.shape}"
                     )
                 self._update(i, p.data, gd, self._tmp[i])
-                p._version = epoch  # changed in place: graphs recorded before cannot backward
+                p._version = version  # changed in place: older graphs refuse to backward
 
     def _begin_step(self) -> None:
         """Per-step scalars (bias corrections); called once before the parameter loop."""
@@ -241,12 +241,13 @@ class SGD(Optimizer):
             buf = self._state[i]["momentum_buffer"]
             buf *= mu
             buf += g
-            if self.nesterov:
-                np.multiply(buf, mu, out=tmp)
-                tmp += g
-                g = tmp
-            else:
-                g = buf
+            if self.nesterov:  # d = g + mu buf, applied in two parts (g may live in tmp)
+                np.multiply(g, -self.lr, out=tmp)
+                p += tmp
+                np.multiply(buf, -self.lr * mu, out=tmp)
+                p += tmp
+                return
+            g = buf
         np.multiply(g, -self.lr, out=tmp)
         p += tmp
 
