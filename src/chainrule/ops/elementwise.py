@@ -104,8 +104,10 @@ class Tanh(Function):
         return self.out
 
     def backward(self, dout: np.ndarray) -> Any:
-        out = self.out
-        return dout * (1 - out * out)
+        # dout - (dout out) out: three array-array products, which NumPy runs faster on small
+        # arrays than the textbook dout (1 - out^2) with its Python-scalar 1
+        t = dout * self.out
+        return dout - t * self.out
 
 
 class Sigmoid(Function):
@@ -120,8 +122,8 @@ class Sigmoid(Function):
         return out
 
     def backward(self, dout: np.ndarray) -> Any:
-        out = self.out
-        return dout * out * (1 - out)
+        t = dout * self.out  # dout s (1 - s), as t - t s: no Python-scalar operand (see Tanh)
+        return t - t * self.out
 
 
 class ReLU(Function):
