@@ -312,9 +312,7 @@ class Explanation:
         rows = [("name", "gate", "computes", "value")]
         for n in self.nodes:
             mark = f"   <-- {n.anomaly}" if n.anomaly else ""
-            rows.append(
-                (n.name, "input" if n.is_input else n.label, n.formula, f(n.value) + mark)
-            )
+            rows.append((n.name, "input" if n.is_input else n.label, n.formula, f(n.value) + mark))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         vw = max(len(r[3].split("   <--")[0]) for r in rows)
         lines = [f"Explanation of {self.title}", "", "Forward pass"]
@@ -416,9 +414,9 @@ def explain(
     Explanation of f
     <BLANKLINE>
     Forward pass
-      name  gate  computes  value
-      w     input w         3.00
-      f     *     w * w     9.00
+      name  gate   computes  value
+      w     input  w          3.00
+      f     *      w * w      9.00
     <BLANKLINE>
     Backward pass (in the order backprop runs: upstream, local, downstream)
       start: df/df = 1.00
@@ -440,7 +438,6 @@ def explain(
     p = precision if precision is not None else (2 if small else 3)
     f = _fmt(p)
     return _build(walk, nodes_names, y, gradient, f, p, anomaly, forward_error, title)
-
 
 
 def _from_error(err: anomaly_mod.AnomalyError) -> Any:
@@ -541,14 +538,15 @@ def _build(
             if fn is err.node:
                 anomalies.setdefault(i, "a nan/inf first appeared in this gate's backward pass")
     for s in steps:  # backward anomaly: a gate turning a finite upstream into nan/inf
-        if s.kind == "backward" and s.node is not None and s.upstream is not None:
-            if _bad(np.asarray(s.upstream)) is None:
-                bad = [t for t in s.terms if _bad(np.asarray(t.downstream))]
-                if bad and not any("backward" in a for a in anomalies.values()):
-                    kind = _bad(np.asarray(bad[0].downstream))
-                    anomalies.setdefault(
-                        s.node, f"{kind} first appeared here (backward pass, in its gradient)"
-                    )
+        if s.kind != "backward" or s.node is None or s.upstream is None:
+            continue
+        bad = [t for t in s.terms if _bad(np.asarray(t.downstream))]
+        if bad and _bad(np.asarray(s.upstream)) is None:
+            kind = _bad(np.asarray(bad[0].downstream))
+            anomalies.setdefault(
+                s.node, f"{kind} first appeared here (backward pass, in its gradient)"
+            )
+            break
 
     nodes = []
     for i, t in enumerate(tensors):
@@ -571,7 +569,11 @@ def _build(
         )
     edges = []
     for i in range(len(tensors)):
-        slot_of = [k for k, a in enumerate(tensors[i]._node.inputs if fns[i] else ()) if isinstance(a, _tensor.Tensor)]
+        slot_of = [
+            k
+            for k, a in enumerate(tensors[i]._node.inputs if fns[i] else ())
+            if isinstance(a, _tensor.Tensor)
+        ]
         for slot, j in zip(slot_of, inputs_of[i], strict=True):
             edges.append(Edge(j, i, slot, tensors[j].data, edge_grads.get((j, i, slot))))
     edges.append(Edge(out_index, None, 0, root.data, grads.get(out_index)))
@@ -585,15 +587,15 @@ def _build(
         if n.anomaly:
             text += f"   <-- {n.anomaly}"
         fwd.append(Step("forward", n.index, text))
-    return Explanation(
-        nodes, edges, fwd + steps, out_index, precision, note, title, fns
-    )
+    return Explanation(nodes, edges, fwd + steps, out_index, precision, note, title, fns)
 
 
 def _freed_or_none(root: Any) -> str | None:
     """Why no backward pass can be shown, or None when it can."""
-    if not root.requires_grad or root._node is None:
+    if not root.requires_grad:
         return "no backward pass: nothing in this graph requires grad"
+    if root._node is None:
+        return "no gates: the output is an input itself (its gradient with respect to itself is 1)"
     stack, seen = [root._node], {id(root._node)}
     while stack:
         n = stack.pop()
@@ -640,6 +642,7 @@ def _backward(
         if g0.shape != root.shape:
             raise ValueError(f"explain: gradient has shape {g0.shape}, the output {root.shape}")
         g0 = g0.astype(root.data.dtype)
+
     # the engine's order: a max-heap on creation order (a gate runs once every gate that
     # reads it has run, so its gradient is complete, the fan-out branches summed)
     def seq(n: Any) -> int:
@@ -714,9 +717,9 @@ def _backward(
     for j, t in enumerate(walk.tensors):
         if t._node is not None or j not in grads:
             continue
-        parts = branches.get(j, [])
-        if len(parts) > 1:
-            sums = " + ".join(f(g) for _, g in parts)
+        contribs = branches.get(j, [])
+        if len(contribs) > 1:
+            sums = " + ".join(f(g) for _, g in contribs)
             lines.append(
                 f"  d{oname}/d{names[j]} = {sums} = {f(grads[j])} "
                 "(where a value fans out, the branches add)"

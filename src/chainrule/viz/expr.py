@@ -1,4 +1,4 @@
-"""A safe parser for the expressions ``chainrule explain`` takes: ``"(x+y)*z"``, ``"1/(1+exp(-a))"``.
+"""A safe parser for the expressions that ``chainrule explain`` takes, such as ``"(x+y)*z"``.
 
 The text is parsed with ``ast.parse`` (which only builds a tree; nothing runs) and the tree is
 checked against a whitelist: numbers, variable names, ``+ - * / ** @``, unary minus and plus,
@@ -123,7 +123,9 @@ class ParsedExpression:
             )
         unused = [k for k in values if k not in self.variables]
         if unused:
-            raise ExpressionError(f"variable {unused[0]!r} is given but the expression never uses it")
+            raise ExpressionError(
+                f"variable {unused[0]!r} is given but the expression never uses it"
+            )
         made: dict[str, Any] = {}
         for name in self.variables:
             t = _tensor.tensor(_value_array(name, values[name]), requires_grad=True)
@@ -175,12 +177,9 @@ def parse_value(name: str, text: str) -> Any:
             if isinstance(v, list):
                 raise ExpressionError(f"the value of {name}: a minus sign goes on a number")
             return -v if isinstance(node.op, ast.USub) else v
-        if (
-            isinstance(node, ast.Constant)
-            and type(node.value) in (int, float)
-            and math.isfinite(float(node.value))
-        ):
-            return float(node.value)
+        v = _number(node)
+        if v is not None and math.isfinite(v):
+            return v
         raise ExpressionError(
             f"the value of {name} must be a number or a list of numbers, got {text!r}"
         )
@@ -232,8 +231,12 @@ def parse_expression(text: str) -> ParsedExpression:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        col = (e.offset or 0) + (len(text) - len(text.lstrip()))
-        raise ExpressionError(f"syntax error: {e.msg}", text, col) from None
+        indent = len(text) - len(text.lstrip())
+        if e.offset:
+            col = min(e.offset + indent, len(text.rstrip()) + 1)
+            raise ExpressionError(f"syntax error: {e.msg}", text, col) from None
+        end = len(text.rstrip()) + 1  # Python gives no position when the text ends too soon
+        raise ExpressionError("syntax error: the expression ends too soon", text, end) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("the expression is nested too deeply to read", text) from None
     checker = _Checker(text, len(text) - len(text.lstrip()))
@@ -241,9 +244,7 @@ def parse_expression(text: str) -> ParsedExpression:
     return ParsedExpression(text, tree.body, tuple(checker.variables))
 
 
-def explain_expression(
-    text: str, values: Mapping[str, Any], **options: Any
-) -> Any:
+def explain_expression(text: str, values: Mapping[str, Any], **options: Any) -> Any:
     """Parse ``text``, build it on the given values and explain it (see ``chainrule.explain``).
 
     >>> e = explain_expression("2*(x*y + max(z, w))", {"x": 3, "y": -4, "z": 2, "w": -1})
@@ -256,7 +257,8 @@ def explain_expression(
     leaves: dict[str, Any] = {}
     out = parsed.evaluate(values, leaves)
     options.setdefault("title", f"f = {text.strip()}")
-    return explanation.explain(out, names={**leaves, "f": out}, **options)
+    names = dict(leaves) if out._node is None else {**leaves, "f": out}
+    return explanation.explain(out, names=names, **options)
 
 
 class _Checker:
@@ -285,11 +287,7 @@ class _Checker:
             if type(v) not in (int, float):
                 what = "strings" if isinstance(v, str | bytes) else f"{type(v).__name__} constants"
                 self.fail(f"{what} are not allowed; only numbers", node)
-            try:
-                ok = math.isfinite(float(v))
-            except OverflowError:
-                ok = False
-            if not ok:
+            if not math.isfinite(_number(node) or 0.0):
                 self.fail("the number is too large", node)
         elif isinstance(node, ast.Name):
             if node.id in FUNCTIONS:
@@ -314,7 +312,9 @@ class _Checker:
         else:
             what = _DESCRIBE.get(type(node), f"{type(node).__name__} expressions")
             detail = f" (.{node.attr})" if isinstance(node, ast.Attribute) else ""
-            self.fail(f"{what}{detail} {'is' if what.endswith('access') else 'are'} not allowed", node)
+            self.fail(
+                f"{what}{detail} {'is' if what.endswith('access') else 'are'} not allowed", node
+            )
 
     def check_exponent(self, node: ast.expr) -> None:
         for sub in ast.walk(node):
@@ -347,12 +347,20 @@ def _constant(node: ast.expr) -> float | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         v = _constant(node.operand)
         return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        try:
-            return float(node.value)
-        except OverflowError:
-            return math.inf
-    return None
+    return _number(node)
+
+
+def _number(node: ast.expr) -> float | None:
+    """The value of a number literal (inf when too large for a float), else None."""
+    if not isinstance(node, ast.Constant):
+        return None
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
 
 
 def _column(text: str, tree: ast.expr, name: str) -> int:
@@ -372,7 +380,7 @@ class _Builder:
 
     def build(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return _number(node)
         if isinstance(node, ast.Name):
             return self.leaves[node.id]
         if isinstance(node, ast.UnaryOp):

@@ -55,7 +55,16 @@ BINARY_SYMBOL = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "M
 ELEMENTWISE = frozenset(UNARY) | {"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Where"}
 
 SHAPE_OPS = frozenset(
-    {"Reshape", "Transpose", "BroadcastTo", "ExpandDims", "Squeeze", "Index", "Concatenate", "Stack"}
+    {
+        "Reshape",
+        "Transpose",
+        "BroadcastTo",
+        "ExpandDims",
+        "Squeeze",
+        "Index",
+        "Concatenate",
+        "Stack",
+    }
 )
 
 REDUCE_LOCAL = {
@@ -161,9 +170,7 @@ def pattern(op: str, ins: Sequence[Operand]) -> str:
     return f"{op}.backward computes the downstream gradients"
 
 
-def local_text(
-    op: str, slot: int, ins: Sequence[Operand], local: np.ndarray | None, f: Fmt
-) -> str:
+def local_text(op: str, slot: int, ins: Sequence[Operand], local: np.ndarray | None, f: Fmt) -> str:
     """The local gradient of the gate's output with respect to input ``slot``, with numbers.
 
     ``local`` is its value where the gate is elementwise (None otherwise).
@@ -195,8 +202,8 @@ def local_text(
     if op == "Pow" and other is not None:
         if slot == 0:
             if other.constant:
-                c = float(np.asarray(other.value).reshape(-1)[0]) if other.value.size else 0.0
-                head = "2x" if c == 2 else f"{other.text} x^{num(c - 1)}"
+                cv = float(np.asarray(other.value).reshape(-1)[0]) if other.value.size else 0.0
+                head = "2x" if cv == 2 else f"{other.text} x^{num(cv - 1)}"
                 return f"{head} at x = {f(me.value)}{is_}"
             return f"y x^(y-1) at x = {f(me.value)}, y = {f(other.value)}{is_}"
         return f"ln(x) x^y at x = {f(other.value)}, y = {f(me.value)}{is_}"

@@ -9,7 +9,8 @@ multiplies the upstream gradient into it and checks the product against what ``b
 gave.
 
 >>> import chainrule as cr
->>> e = cr.viz.explain_expression("sum((W@x)**2)", {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]})
+>>> values = {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]}
+>>> e = cr.viz.explain_expression("sum((W@x)**2)", values)
 >>> lens_r = e.jacobian("r")
 >>> lens_r.parts[0].structure.split(":")[0], lens_r.parts[0].agree
 ('diagonal', True)
@@ -29,8 +30,26 @@ MAX_ENTRIES = 4096  # a bigger Jacobian is described, not printed
 PRINT_ENTRIES = 144  # 12 x 12
 # gates that take no options, so they can be rebuilt from their inputs alone
 REBUILDABLE = frozenset(
-    {"Add", "Sub", "Mul", "Div", "Pow", "Neg", "Exp", "Log", "Sqrt", "Abs", "Sin", "Cos",
-     "Tanh", "Sigmoid", "ReLU", "Maximum", "Minimum", "MatMul"}
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Neg",
+        "Exp",
+        "Log",
+        "Sqrt",
+        "Abs",
+        "Sin",
+        "Cos",
+        "Tanh",
+        "Sigmoid",
+        "ReLU",
+        "Maximum",
+        "Minimum",
+        "MatMul",
+    }
 )
 
 
@@ -105,14 +124,17 @@ def lens(explanation: Any, node: Any) -> JacobianLens:
 
 def _part(explanation: Any, node: Any, fn: Any, slot: int, t: Any, inode: Any) -> JacobianPart:
     m, n = node.value.size, t.data.size
-    edge = next(
-        (e for e in explanation.edges if e.target == node.index and e.slot == slot), None
-    )
+    edge = next((e for e in explanation.edges if e.target == node.index and e.slot == slot), None)
     downstream = None if edge is None else edge.grad
     if m * n > MAX_ENTRIES:
         return JacobianPart(
-            inode, None, f"{m} x {n}: too large to build here; backprop never builds it",
-            "not built", None, downstream, None,
+            inode,
+            None,
+            f"{m} x {n}: too large to build here; backprop never builds it",
+            "not built",
+            None,
+            downstream,
+            None,
         )
     op = type(fn).__name__
     with np.errstate(all="ignore"):
@@ -145,7 +167,9 @@ def _part(explanation: Any, node: Any, fn: Any, slot: int, t: Any, inode: Any) -
     return JacobianPart(inode, matrix, structure, method, vjp, downstream, agree)
 
 
-def _structure(j: np.ndarray, out_shape: tuple[int, ...], in_shape: tuple[int, ...], op: str) -> str:
+def _structure(
+    j: np.ndarray, out_shape: tuple[int, ...], in_shape: tuple[int, ...], op: str
+) -> str:
     """Name the Jacobian's structure (diagonal, block-diagonal, a row, sparse, dense)."""
     m, n = j.shape
     nonzero = int(np.count_nonzero(j))
@@ -170,7 +194,11 @@ def _structure(j: np.ndarray, out_shape: tuple[int, ...], in_shape: tuple[int, .
             same = all(np.array_equal(blocks[0, :, 0, :], blocks[i, :, i, :]) for i in range(b))
             what = f"{b} blocks of shape ({m // b}, {n // b})"
             why = " (the same matrix in every block)" if same else ""
-            extra = ": row i of the output depends only on row i of this input" if op == "MatMul" else ""
+            extra = (
+                ": row i of the output depends only on row i of this input"
+                if op == "MatMul"
+                else ""
+            )
             return f"block-diagonal, {what}{why}{extra}"
     if (
         op == "MatMul"

@@ -73,6 +73,7 @@ def layout(explanation: Any, dx: float | None = None, dy: float = 92.0) -> Layou
     for sweep in range(SWEEPS):  # barycentric ordering, forward then backward
         order = range(ncols) if sweep % 2 == 0 else range(ncols - 1, -1, -1)
         for c in order:
+
             def key(i: int, sweep: int = sweep) -> float:
                 nbrs = list(nodes[i].inputs) if sweep % 2 == 0 else consumers[i]
                 nbrs = nbrs or consumers[i] or list(nodes[i].inputs)

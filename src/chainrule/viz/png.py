@@ -8,7 +8,7 @@ Figure (built without pyplot, so no global state and no display is touched).
 >>> e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
 >>> fig = figure(e)
 >>> sorted(t.get_text() for t in fig.axes[0].texts if t.get_color() == GRAD_COLOR)
-['-4.00', '-4.00', '1.00', '3.00', '3.00']
+['-4.00', '-4.00', '-4.00', '1.00', '3.00']
 """
 
 from __future__ import annotations
@@ -58,14 +58,31 @@ def figure(explanation: Any, dpi: int = 110) -> Any:
         )
         value, grad = layout_mod.edge_labels(explanation, e)
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend * 0.75
-        ax.text(mx, my - 6, value, color=VALUE_COLOR, ha="center", va="bottom", fontsize=9,
-                path_effects=halo)
+        ax.text(
+            mx,
+            my - 6,
+            value,
+            color=VALUE_COLOR,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            path_effects=halo,
+        )
         if grad:
-            ax.text(mx, my + 4, grad, color=GRAD_COLOR, ha="center", va="top", fontsize=9,
-                    path_effects=halo)
+            ax.text(
+                mx,
+                my + 4,
+                grad,
+                color=GRAD_COLOR,
+                ha="center",
+                va="top",
+                fontsize=9,
+                path_effects=halo,
+            )
     ox, oy = lay.output_end
-    ax.text(ox + 6, oy, explanation.output.name, ha="left", va="center", fontsize=10,
-            fontweight="bold")
+    ax.text(
+        ox + 6, oy, explanation.output.name, ha="left", va="center", fontsize=10, fontweight="bold"
+    )
     for n in explanation.nodes:
         x, y = lay.x[n.index], lay.y[n.index]
         hw, hh = layout_mod.half_size(n)
@@ -75,17 +92,28 @@ def figure(explanation: Any, dpi: int = 110) -> Any:
             shape: Any = Circle((x, y), 20, facecolor=face, edgecolor=edge, linewidth=lw)
         else:
             shape = FancyBboxPatch(
-                (x - hw, y - hh), 2 * hw, 2 * hh,
+                (x - hw, y - hh),
+                2 * hw,
+                2 * hh,
                 boxstyle=f"round,pad=0,rounding_size={6 if n.is_input else hh}",
-                facecolor=face, edgecolor=edge, linewidth=lw,
+                facecolor=face,
+                edgecolor=edge,
+                linewidth=lw,
             )
         ax.add_patch(shape)
         lines = layout_mod.node_lines(n)
         for k, line in enumerate(lines):
             dy = (k - (len(lines) - 1) / 2) * 14
-            ax.text(x, y + dy, line, ha="center", va="center",
-                    fontsize=8 if k else 10, fontweight="normal" if k else "bold",
-                    color="#555555" if k else "black")
+            ax.text(
+                x,
+                y + dy,
+                line,
+                ha="center",
+                va="center",
+                fontsize=8 if k else 10,
+                fontweight="normal" if k else "bold",
+                color="#555555" if k else "black",
+            )
         if not n.is_input:
             ax.text(x, y - hh - 4, n.name, ha="center", va="bottom", fontsize=8, color="#777777")
     return fig

@@ -9,8 +9,9 @@ is a ``<g class="node">``. A node where a NaN or inf first appeared gets a thick
 >>> import chainrule as cr
 >>> e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
 >>> root = ET.fromstring(to_svg(e))
->>> sorted(t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "grad")
-['-4.00', '-4.00', '1.00', '3.00', '3.00']
+>>> texts = root.iter("{http://www.w3.org/2000/svg}text")
+>>> sorted(t.text for t in texts if t.get("class") == "grad")
+['-4.00', '-4.00', '-4.00', '1.00', '3.00']
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def atomic_write(path: str, data: bytes) -> None:
 def _edge_geometry(lay: Any, explanation: Any) -> list[tuple[Any, tuple[float, ...]]]:
     """(edge, (x0, y0, x1, y1, bend)) for every edge; repeated edges bend apart."""
     seen: dict[tuple[int, int | None], int] = {}
-    result = []
+    result: list[tuple[Any, tuple[float, ...]]] = []
     for e in explanation.edges:
         s = explanation.nodes[e.source]
         x0 = lay.x[e.source] + layout_mod.half_size(s)[0]
@@ -73,7 +74,7 @@ def to_svg(explanation: Any) -> str:
         f'viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" '
         'font-family="Helvetica, Arial, sans-serif" font-size="13">',
         f"<title>{escape(explanation.title)}</title>",
-        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
         '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
         '<rect width="100%" height="100%" fill="white"/>',
@@ -90,8 +91,9 @@ def to_svg(explanation: Any) -> str:
             f'<g class="edge" id="edge-{k}" data-source="{e.source}" data-target="{target}" '
             f'data-slot="{e.slot}" data-value={quoteattr(value)} data-grad={quoteattr(grad)}>'
         )
-        out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="1.4" '
-                   'marker-end="url(#arrow)"/>')
+        out.append(
+            f'<path d="{d}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/>'
+        )
         out.append(
             f'<text class="value" x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle" '
             f'fill="{VALUE_COLOR}" {HALO} data-step="{fwd.get(e.source, 0)}">{escape(value)}</text>'
@@ -122,8 +124,7 @@ def _node(n: Any, x: float, y: float, step: int) -> str:
         cls += " anomaly"
         stroke, width = (ANOMALY_COLOR, 4.0)
     parts = [
-        f'<g class="{cls}" id="node-{n.index}" data-name={quoteattr(n.name)} '
-        f'data-step="{step}">'
+        f'<g class="{cls}" id="node-{n.index}" data-name={quoteattr(n.name)} data-step="{step}">'
     ]
     if n.anomaly:
         parts.append(f"<title>{escape(n.anomaly)}</title>")
