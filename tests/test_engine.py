@@ -385,3 +385,29 @@ def test_leaf_gradient_does_not_alias_the_data() -> None:
     x = leaf([1.0, 2.0])
     x.backward(np.array([1.0, 1.0]))
     assert not np.shares_memory(grad_of(x), x.numpy())
+
+
+def test_inplace_change_through_a_detached_view_is_detected() -> None:
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()  # the mul saved x's data
+    x.detach().add_(1)  # shares x's data
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+    a = cr.tensor([3.0], dtype="float64")
+    w = leaf([1.0])
+    z = (w * a).sum()
+    d = a.detach().detach()
+    d += 1  # a plain tensor: changed in place, through two detaches
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_inplace_change_through_a_detached_detached_tensor_reaches_every_sharer() -> None:
+    a = cr.tensor([3.0], dtype="float64")
+    d1 = a.detach()
+    w = leaf([1.0])
+    z = (w * d1).sum()
+    d1.detach().mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+    np.testing.assert_array_equal(a.numpy(), [6.0])

@@ -13,6 +13,7 @@ tensor([ 2., -4.,  6.])
 from __future__ import annotations
 
 import builtins
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -204,8 +205,15 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf sharing this tensor's data, cut from the graph.
+
+        An in-place change through the detached tensor counts as a change of this one, so a
+        graph that saved the shared data still notices it at backward."""
+        out = Tensor._wrap(self.data)
+        # every tensor sharing this data, weakly: a kept loss.detach() does not hold the graph
+        bases = self._meta.get("bases", ()) if self._meta is not None else ()
+        out._meta = {"bases": (weakref.ref(self), *bases)}
+        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
@@ -308,6 +316,11 @@ class Tensor:
                 "(as optimizers do) or use an out-of-place operation"
             )
         self._version = function.new_version()
+        if self._meta is not None:
+            for ref in self._meta.get("bases", ()):  # detach() shares data: they changed too
+                base = ref()
+                if base is not None:
+                    base._version = self._version
 
     def _value(self, other: Any) -> Any:
         return other.data if isinstance(other, Tensor) else other
