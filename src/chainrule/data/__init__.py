@@ -12,6 +12,7 @@ from chainrule.data.errors import DataError
 from chainrule.data.loader import DataLoader
 from chainrule.data.mnist import load_mnist, read_idx
 from chainrule.data.preprocess import Standardizer, train_val_test_split
+from chainrule.data.specs import Splits, load_splits, parse_spec
 from chainrule.data.synthetic import spiral
 
 __all__ = [
@@ -19,10 +20,13 @@ __all__ = [
     "DataError",
     "DataLoader",
     "RestrictedUnpickler",
+    "Splits",
     "Standardizer",
     "digits",
     "load_cifar10",
     "load_mnist",
+    "load_splits",
+    "parse_spec",
     "read_idx",
     "spiral",
     "train_val_test_split",

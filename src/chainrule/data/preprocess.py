@@ -60,7 +60,9 @@ class Standardizer:
 
     ``fit`` takes the per-feature mean (the CS231n "mean image") and standard deviation from the
     training split only; ``transform`` applies them to any split. Features with zero spread keep
-    scale 1. ``state_dict()`` holds the statistics as arrays (save them with the model).
+    scale 1. With ``per_feature=False`` the scale is one number, the standard deviation of all
+    the training pixels (for images, whose border pixels barely vary). ``state_dict()`` holds
+    the statistics as arrays (save them with the model).
 
     >>> X_train = np.array([[0.0, 2.0], [2.0, 2.0]])
     >>> s = Standardizer().fit(X_train)
@@ -71,8 +73,11 @@ class Standardizer:
            [ 1.,  0.]], dtype=float32)
     """
 
-    def __init__(self, scale: bool = True, dtype: type = np.float32) -> None:
+    def __init__(
+        self, scale: bool = True, per_feature: bool = True, dtype: type = np.float32
+    ) -> None:
         self.scale = scale
+        self.per_feature = per_feature
         self.dtype = dtype
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
@@ -83,7 +88,11 @@ class Standardizer:
         if len(X) == 0:
             raise ValueError("Standardizer.fit: no samples")
         self.mean = X.mean(axis=0, dtype=np.float64).astype(self.dtype)
-        if self.scale:
+        if self.scale and not self.per_feature:
+            std = np.full(self.mean.shape, X.std(dtype=np.float64))
+            std[std < 1e-8] = 1.0
+            self.std = std.astype(self.dtype)
+        elif self.scale:
             std = X.std(axis=0, dtype=np.float64)
             std[std < 1e-8] = 1.0  # a constant feature (a blank border pixel) stays as it is
             self.std = std.astype(self.dtype)

@@ -1,0 +1,557 @@
+"""The ``chainrule`` command: ``train``, ``evaluate``, ``demo`` (and ``explain``, from viz).
+
+Every subcommand is dispatched through ``args.func(args)`` and returns the exit status. Bad
+arguments and missing or corrupt data print one line on stderr and exit with status 2; an
+interrupted training run (Ctrl-C) saves a checkpoint and exits with status 130.
+
+>>> main(["train", "--data", "spiral", "--optimizer", "nope"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+import chainrule as cr
+import chainrule.data
+import chainrule.train
+from chainrule.data.errors import DataError
+
+RUN_FORMAT = "chainrule-run/1"
+CONFIG = "config.json"
+PREPROCESS = "preprocess.safetensors"
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "maxout")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.02, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+# the defaults of `chainrule train`; None in the parser, so --resume can tell what was given
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "data": "digits",
+    "hidden": [100],
+    "activation": "relu",
+    "dropout": 0.0,
+    "batchnorm": False,
+    "optimizer": "adam",
+    "lr": None,  # DEFAULT_LR of the optimizer
+    "reg": 1e-4,
+    "schedule": "none",
+    "epochs": 20,
+    "batch_size": 32,
+    "seed": 0,
+}
+
+
+class UsageError(Exception):
+    """A bad argument or run directory: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+# -- argument types -----------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
+    return value
+
+
+def _data_spec(text: str) -> str:
+    try:
+        cr.data.parse_spec(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chainrule`` argument parser with every subcommand.
+
+    >>> build_parser().parse_args(["train", "--hidden", "64", "32"]).hidden
+    [64, 32]
+    """
+    parser = _Parser(
+        prog="chainrule",
+        description="Backpropagation made real, fast and visible (CS231n Lecture 4).",
+    )
+    parser.add_argument("--version", action="version", version=f"chainrule {cr.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_demo(sub)
+    try:
+        viz_cli = importlib.import_module("chainrule.viz.cli")  # the `explain` subcommand
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("chainrule.viz"):
+            raise
+    else:
+        viz_cli.register(sub)
+    return parser
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar per epoch (default: when stderr is a terminal)",
+    )
+
+
+def _add_train(sub: Any) -> None:
+    d = TRAIN_DEFAULTS
+    p = sub.add_parser(
+        "train",
+        help="train a fully-connected net on a dataset",
+        description=(
+            "Train a fully-connected net with backprop. Each epoch prints the training and "
+            "validation loss and accuracy and writes a checkpoint, metrics.jsonl and "
+            "curves.png to --out; the test accuracy is printed at the end. Ctrl-C saves a "
+            "checkpoint; --resume continues from it with bitwise the same result."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=None,
+    )
+    p.add_argument(
+        "--data",
+        type=_data_spec,
+        metavar="SPEC",
+        help=f"dataset: digits (bundled 8x8 UCI digits), spiral (CS231n toy set), mnist:DIR "
+        f"(MNIST or Fashion-MNIST IDX files, raw or .gz), cifar10:DIR (binary or python "
+        f"release) [default: {d['data']}]",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="+",
+        metavar="H",
+        help=f"hidden layer sizes, one per hidden layer [default: {d['hidden'][0]}, the 2-layer "
+        "net]",
+    )
+    p.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        help=f"hidden-layer nonlinearity [default: {d['activation']}]",
+    )
+    p.add_argument(
+        "--dropout",
+        type=_probability,
+        metavar="P",
+        help=f"drop probability after each hidden layer [default: {d['dropout']}]",
+    )
+    p.add_argument(
+        "--batchnorm",
+        action="store_const",
+        const=True,
+        help="batch normalization after each hidden Linear layer",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help=f"update rule; momentum is SGD with Nesterov momentum 0.9 [default: {d['optimizer']}]",
+    )
+    p.add_argument(
+        "--lr",
+        type=_nonneg_float,
+        help="learning rate [default: "
+        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+        + "]",
+    )
+    p.add_argument(
+        "--reg",
+        type=_nonneg_float,
+        help=f"L2 regularization strength: loss += reg * sum(W^2) [default: {d['reg']:g}]",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("none", "step", "cosine"),
+        help="learning-rate schedule per epoch: step halves it every quarter of the epochs, "
+        f"cosine anneals it to 0 [default: {d['schedule']}]",
+    )
+    p.add_argument("--epochs", type=_positive_int, help=f"epochs [default: {d['epochs']}]")
+    p.add_argument(
+        "--batch-size", type=_positive_int, help=f"minibatch size [default: {d['batch_size']}]"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed of the initial weights, dropout masks and batch order [default: {d['seed']}]",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run directory for config.json, checkpoint/, metrics.jsonl and curves.png "
+        "[default: runs/DATA-YYYYmmdd-HHMMSS]",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run in DIR from its checkpoint (its config is used; --epochs may "
+        "raise the number of epochs)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_progress(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_evaluate(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy and confusion matrix of a trained run",
+        description="Evaluate the model saved in a run directory (made by 'chainrule train') "
+        "on a split of its dataset or of another dataset of the same shape.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run directory of chainrule train")
+    p.add_argument(
+        "--data",
+        type=_data_spec,
+        metavar="SPEC",
+        help="dataset to evaluate on (default: the run's own)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default="test",
+        help="which split (default: test)",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the lecture's sigmoid neuron, then a 2-layer net trained on digits",
+        description="Backprop through the lecture's sigmoid neuron step by step, then train the "
+        "2-layer net on the bundled digits and print its test accuracy.",
+    )
+    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="also save the run (checkpoint, curves) in DIR"
+    )
+    _add_progress(p)
+    p.set_defaults(func=cmd_demo)
+
+
+# -- building a run from its config -------------------------------------------------------------
+
+
+def build_model(config: dict[str, Any]) -> Any:
+    """The MLP a run's config describes, initialized from its seed."""
+    sizes = [config["input_dim"], *config["hidden"], config["num_classes"]]
+    return cr.nn.MLP(
+        sizes,
+        activation=config["activation"],
+        dropout=config["dropout"],
+        batchnorm=config["batchnorm"],
+        rng=np.random.default_rng(config["seed"]),
+    )
+
+
+def build_optimizer(config: dict[str, Any], model: Any) -> tuple[Any, Any]:
+    """The optimizer and learning-rate schedule a run's config describes."""
+    optim, params, name, lr = cr.optim, list(model.parameters()), config["optimizer"], config["lr"]
+    opt: cr.optim.Optimizer
+    if name == "sgd":
+        opt = optim.SGD(params, lr=lr)
+    elif name == "momentum":
+        opt = optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    elif name == "rmsprop":
+        opt = optim.RMSprop(params, lr=lr)
+    elif name == "adam":
+        opt = optim.Adam(params, lr=lr)
+    else:
+        opt = optim.AdamW(params, lr=lr)
+    schedule, epochs = config["schedule"], config["epochs"]
+    if schedule == "step":
+        return opt, optim.StepLR(opt, step_size=max(1, epochs // 4), gamma=0.5)
+    if schedule == "cosine":
+        return opt, optim.CosineLR(opt, T_max=epochs)
+    return opt, None
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run directory's config.json, checked."""
+    path = run_dir / CONFIG
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run directory")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: unreadable ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        raise UsageError(f"{path}: not a chainrule run config ({RUN_FORMAT})")
+    return config
+
+
+def _load_stats(run_dir: Path) -> Any:
+    path = run_dir / PREPROCESS
+    try:
+        state = cr.load(path)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: cannot read the preprocessing statistics ({e})") from None
+    stats = cr.data.Standardizer()
+    stats.load_state_dict(state)
+    return stats
+
+
+# -- train ---------------------------------------------------------------------------------------
+
+
+def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]:
+    """(config, run directory, resuming?) from the arguments."""
+    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
+    if args.resume is not None:
+        fixed = sorted(k for k in given if k != "epochs")
+        if fixed or args.out is not None:
+            names = ", ".join(
+                "--" + k.replace("_", "-") for k in [*fixed, *(["out"] * bool(args.out))]
+            )
+            raise UsageError(f"--resume takes its settings from the run; drop {names}")
+        config = read_config(args.resume)
+        if "epochs" in given:
+            config["epochs"] = given["epochs"]
+        return config, args.resume, True
+    config = {**TRAIN_DEFAULTS, **given}
+    if config["lr"] is None:
+        config["lr"] = DEFAULT_LR[config["optimizer"]]
+    out = args.out
+    if out is None:
+        name = cr.data.parse_spec(config["data"])[0]
+        out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / CONFIG).exists() or cr.train.find_checkpoint(out) is not None:
+        raise UsageError(f"{out} already holds a run: continue it with --resume {out}, or "
+                         "choose another --out")  # fmt: skip
+    return config, out, False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``chainrule train``: train, checkpoint each epoch, print the test accuracy."""
+    config, out, resuming = _train_config(args)
+    say = (lambda *a: None) if args.quiet else print
+    if resuming:
+        stats = _load_stats(out)
+        splits, _ = cr.data.load_splits(config["data"], stats)
+    else:
+        splits, stats = cr.data.load_splits(config["data"])
+        config.update(
+            format=RUN_FORMAT,
+            input_dim=splits.input_dim,
+            num_classes=splits.num_classes,
+            chainrule=cr.__version__,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        cr.save(stats.state_dict(), out / PREPROCESS)
+    cr.train.checkpoint.atomic_write_json(out / CONFIG, config)
+    model = build_model(config)
+    optimizer, scheduler = build_optimizer(config, model)
+    loader = cr.data.DataLoader(*splits.train, batch_size=config["batch_size"], seed=config["seed"])
+    trainer = cr.train.Trainer(
+        model,
+        optimizer,
+        loader,
+        splits.val,
+        epochs=config["epochs"],
+        reg=config["reg"],
+        scheduler=scheduler,
+        out_dir=out,
+        progress=None if args.progress is None else args.progress,
+        verbose=not args.quiet,
+    )
+    if resuming:
+        try:
+            trainer.load_checkpoint()
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"cannot resume {out}: {e}") from None
+        say(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}")
+    else:
+        n = [len(s[1]) for s in (splits.train, splits.val, splits.test)]
+        say(f"{config['data']}: {n[0]} train / {n[1]} val / {n[2]} test samples of "
+            f"{splits.input_dim} features, {splits.num_classes} classes")  # fmt: skip
+        say(f"model: {config['input_dim']}-{'-'.join(map(str, config['hidden']))}-"
+            f"{config['num_classes']} {config['activation']} MLP, {config['optimizer']} "
+            f"lr {config['lr']:g}, reg {config['reg']:g}; run directory {out}")  # fmt: skip
+    trainer.fit()
+    if trainer.interrupted:
+        say(f"resume with: chainrule train --resume {out}")
+        return 130
+    test_loss, test_acc = cr.train.evaluate(model, *splits.test)
+    say(f"test accuracy {test_acc:.2%} (loss {test_loss:.4f}) on {len(splits.test[1])} samples")
+    return 0
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``chainrule evaluate RUN_DIR``: accuracy and confusion matrix of the saved model."""
+    config = read_config(args.run)
+    ckpt = cr.train.find_checkpoint(args.run)
+    if ckpt is None:
+        raise UsageError(f"{args.run}: no checkpoint yet (train for an epoch first)")
+    model = build_model(config)
+    try:
+        weights = cr.load(ckpt / "model.safetensors")
+        model.load_state_dict(weights)
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"{ckpt / 'model.safetensors'}: cannot load the weights ({e})") from None
+    spec = args.data or config["data"]
+    splits, _ = cr.data.load_splits(spec, _load_stats(args.run))
+    if splits.num_classes != config["num_classes"]:
+        raise UsageError(
+            f"{spec} has {splits.num_classes} classes, the model {config['num_classes']}"
+        )
+    x, y = splits.split(args.split)
+    if len(y) == 0:
+        raise UsageError(f"the {args.split} split of {spec} is empty")
+    scores = cr.train.predict_scores(model, x)
+    pred = scores.argmax(axis=1)
+    loss, acc = cr.train.evaluate(model, x, y)
+    try:
+        epoch = json.loads((ckpt / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"{ckpt / 'state.json'}: unreadable checkpoint state ({e})") from None
+    print(f"{args.run} (epoch {epoch}) on {spec} {args.split}: {len(y)} samples")
+    print(f"accuracy {acc:.2%}  loss {loss:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(cr.train.format_confusion(cr.train.confusion_matrix(y, pred, splits.num_classes)))
+    return 0
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+def _neuron() -> None:
+    """The lecture's 2-D sigmoid neuron f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2)))."""
+    v = {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}
+    w0, x0, w1, x1, w2 = (cr.tensor(x, requires_grad=True, dtype=np.float64) for x in v.values())
+    for t, name in zip((w0, x0, w1, x1, w2), v, strict=True):
+        t.name = name
+    f = 1.0 / (1.0 + cr.exp(-(w0 * x0 + w1 * x1 + w2)))
+    print("1. The lecture's sigmoid neuron: f = 1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))")
+    print("   with " + ", ".join(f"{k} = {x:g}" for k, x in v.items()))
+    explain = getattr(cr, "explain", None)
+    if explain is not None:
+        text = str(explain(f, names={"w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2}))
+        print("\n".join("   " + line if line else "" for line in text.splitlines()))
+    f.backward()
+    print(f"   forward:  f = {f.item():.4f}")
+    grads = ", ".join(
+        f"d{n} = {float(np.asarray(t.grad)):.4f}"
+        for n, t in zip(v, (w0, x0, w1, x1, w2), strict=True)
+    )
+    print(f"   backward: {grads}")
+    print("   (the slide's values: dw0 = -0.20, dx0 = 0.39, dw1 = -0.39, dx1 = -0.59, dw2 = 0.20)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``chainrule demo``: the sigmoid neuron, then the 2-layer net on digits."""
+    _neuron()
+    t0 = time.perf_counter()
+    splits, stats = cr.data.load_splits("digits")
+    config = {
+        **TRAIN_DEFAULTS,
+        "lr": DEFAULT_LR["adam"],
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "input_dim": splits.input_dim,
+        "num_classes": splits.num_classes,
+        "format": RUN_FORMAT,
+        "chainrule": cr.__version__,
+    }
+    print(
+        f"\n2. The 2-layer net {splits.input_dim}-{config['hidden'][0]}-{splits.num_classes} "
+        f"(ReLU, softmax loss, Adam) on the UCI digits: {len(splits.train[1])} train / "
+        f"{len(splits.val[1])} val / {len(splits.test[1])} test images"
+    )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        cr.save(stats.state_dict(), args.out / PREPROCESS)
+        cr.train.checkpoint.atomic_write_json(args.out / CONFIG, config)
+    model = build_model(config)
+    optimizer, _ = build_optimizer(config, model)
+    loader = cr.data.DataLoader(*splits.train, batch_size=config["batch_size"], seed=args.seed)
+    trainer = cr.train.Trainer(
+        model,
+        optimizer,
+        loader,
+        splits.val,
+        epochs=config["epochs"],
+        reg=config["reg"],
+        out_dir=args.out,
+        progress=args.progress,
+    )
+    trainer.fit()
+    if trainer.interrupted:
+        return 130
+    _, test_acc = cr.train.evaluate(model, *splits.test)
+    print(f"test accuracy {test_acc:.2%} on {len(splits.test[1])} held-out digits "
+          f"(trained in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    return 0
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``chainrule`` command; returns its exit status."""
+    parser = build_parser()
+    prog = "chainrule"
+    try:
+        args = parser.parse_args(argv)
+        prog = f"chainrule {args.command}"
+        return int(args.func(args))
+    except UsageError as e:
+        message = str(e)
+    except DataError as e:
+        message = f"bad data: {e}"
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    # argparse already names the subcommand in its own errors
+    print(message if message.startswith("chainrule") else f"{prog}: error: {message}",
+          file=sys.stderr)  # fmt: skip
+    return 2

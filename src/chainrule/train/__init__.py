@@ -1,0 +1,30 @@
+"""Training: the loop (``fit``, ``Trainer``), evaluation metrics and checkpoints.
+
+>>> import numpy as np
+>>> from chainrule import nn, optim, train
+>>> from chainrule.data import spiral
+>>> X, y = spiral(50, 3)
+>>> net = nn.MLP([2, 32, 3], rng=np.random.default_rng(0))
+>>> run = train.fit(net, optim.Adam(net.parameters(), lr=0.02), (X, y), (X, y), epochs=20,
+...                 batch_size=30, verbose=False)
+>>> train.evaluate(net, X, y)[1] > 0.8
+True
+"""
+
+from chainrule.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from chainrule.train.curves import plot_curves
+from chainrule.train.metrics import confusion_matrix, evaluate, format_confusion, predict_scores
+from chainrule.train.trainer import Trainer, fit
+
+__all__ = [
+    "Trainer",
+    "confusion_matrix",
+    "evaluate",
+    "find_checkpoint",
+    "fit",
+    "format_confusion",
+    "load_checkpoint",
+    "plot_curves",
+    "predict_scores",
+    "save_checkpoint",
+]

@@ -1,0 +1,412 @@
+"""The training loop: minibatch SGD-style training with validation, logs, curves, checkpoints.
+
+``Trainer`` owns one run. Each epoch it trains on every minibatch of a ``DataLoader``, evaluates
+on the validation split, appends a line to ``metrics.jsonl``, and writes a checkpoint. A run
+resumed from its checkpoint ends bitwise where the uninterrupted run would: the checkpoint holds
+the weights, the optimizer's buffers, the data loader's position within the epoch, the state of
+every random generator the model draws from, and the running sums of the epoch's metrics.
+
+Ctrl-C (SIGINT) asks the loop to stop after the current step; it then saves a checkpoint and
+returns with ``trainer.interrupted`` set. A second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.data.loader import DataLoader
+from chainrule.nn import functional, init
+from chainrule.train import checkpoint, curves, metrics
+
+Callback = Callable[["Trainer"], None]
+_PLOT_EVERY_S = 30.0  # redraw the curves at most this often during a run (and always at the end)
+
+
+def _generators(model: Any) -> list[np.random.Generator]:
+    """Every random generator the model draws from: its modules' ``rng`` and nn's global one."""
+    found: list[np.random.Generator] = []
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    for m in modules:
+        rng = getattr(m, "rng", None)
+        if isinstance(rng, np.random.Generator) and all(rng is not g for g in found):
+            found.append(rng)
+    g = init.get_rng()
+    if all(g is not f for f in found):
+        found.append(g)
+    return found
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer`` on a ``DataLoader`` for ``epochs`` epochs.
+
+    The loss is ``loss_fn(scores, y)`` (softmax cross-entropy by default) plus
+    ``nn.functional.l2_penalty(model, reg)`` when ``reg`` > 0. ``val_data`` is an ``(X, y)`` pair
+    evaluated after each epoch. With ``out_dir`` the run writes ``metrics.jsonl``, ``curves.png``
+    and ``checkpoint/`` there. ``progress`` shows a tqdm bar per epoch (default: when stderr is a
+    terminal); ``verbose`` prints one summary line per epoch. Each callback is called as
+    ``callback(trainer)`` after every optimizer step; raising ``KeyboardInterrupt`` in one stops the
+    run like Ctrl-C does. ``scheduler`` (e.g. ``optim.StepLR``) is stepped after each epoch.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> from chainrule.data import DataLoader, spiral
+    >>> X, y = spiral(50, 3)
+    >>> net = nn.MLP([2, 32, 3], rng=np.random.default_rng(0))
+    >>> trainer = Trainer(net, optim.Adam(net.parameters(), lr=0.02),
+    ...                   DataLoader(X, y, batch_size=30, seed=0), (X, y), epochs=20, verbose=False)
+    >>> history = trainer.fit()
+    >>> len(history), history[-1]["val_acc"] > 0.8
+    (20, True)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        train_loader: DataLoader,
+        val_data: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        epochs: int,
+        loss_fn: Callable[[Any, Any], Any] | None = None,
+        reg: float = 0.0,
+        scheduler: Any = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        verbose: bool = True,
+        callbacks: Sequence[Callback] = (),
+        eval_batch_size: int = 1024,
+    ) -> None:
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"Trainer: epochs must be a positive int, got {epochs!r}")
+        if reg < 0 or not math.isfinite(reg):
+            raise ValueError(f"Trainer: reg must be a finite number >= 0, got {reg}")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.loader = train_loader
+        self.val_data = val_data
+        self.epochs = epochs
+        self.loss_fn = functional.cross_entropy if loss_fn is None else loss_fn
+        self.reg = float(reg)
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.verbose = verbose
+        self.callbacks = list(callbacks)
+        self.eval_batch_size = eval_batch_size
+        self.history: list[dict[str, Any]] = []  # one record per completed epoch
+        self.iteration_losses: list[float] = []  # the loss of every step, for the curves
+        self.step = 0  # optimizer steps taken
+        self.last_loss = float("nan")
+        self.interrupted = False
+        self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+        self._stop = False
+        self._last_plot = 0.0
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return len(self.history)
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train until ``epochs`` epochs are complete (or Ctrl-C); returns the history."""
+        self.interrupted, self._stop = False, False
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        with self._sigint_stops():
+            while self.epoch < self.epochs and not self._stop:
+                if self.loader.epoch == self.epoch:  # a resumed run may have finished the batches
+                    self._train_epoch()
+                if self._stop and self.loader.epoch == self.epoch:
+                    break  # stopped mid-epoch: the checkpoint keeps the position
+                self._end_epoch()
+        if self._stop:
+            self.interrupted = True
+            self._log("interrupted: " + self._saved_where())
+            self._save()
+        elif self.out_dir is not None:
+            self._plot(force=True)
+        return self.history
+
+    def _train_epoch(self) -> None:
+        from tqdm.auto import tqdm
+
+        model, opt, loss_fn, reg = self.model, self.optimizer, self.loss_fn, self.reg
+        run = self._running
+        bar = tqdm(
+            total=len(self.loader),
+            initial=self.loader.position,
+            desc=f"epoch {self.epoch + 1}/{self.epochs}",
+            unit="batch",
+            disable=not self.progress,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        model.train()
+        t0, seen0 = time.perf_counter(), run["seen"]
+        try:
+            for xb, yb in self.loader:
+                scores = model(cr.tensor(xb))
+                loss = loss_fn(scores, yb)
+                if reg > 0:
+                    loss = loss + functional.l2_penalty(model, reg)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                self.step += 1
+                loss_value = float(loss.data)
+                self.last_loss = loss_value
+                self.iteration_losses.append(loss_value)
+                run["loss_sum"] += loss_value * len(yb)
+                run["correct"] += int(np.count_nonzero(scores.data.argmax(axis=1) == yb))
+                run["seen"] += len(yb)
+                if bar.n % 10 == 0 or self.loader.position == 0:
+                    elapsed = run["time_s"] + time.perf_counter() - t0
+                    bar.set_postfix_str(
+                        f"loss {run['loss_sum'] / run['seen']:.4f}  "
+                        f"acc {run['correct'] / run['seen']:.2%}  "
+                        f"{(run['seen'] - seen0) / max(time.perf_counter() - t0, 1e-9):,.0f} "
+                        f"samples/s  {elapsed:.1f}s",
+                        refresh=False,
+                    )
+                bar.update()
+                self._call_callbacks()
+                if self._stop:
+                    break
+        finally:
+            run["time_s"] += time.perf_counter() - t0
+            bar.close()
+
+    def _call_callbacks(self) -> None:
+        for cb in self.callbacks:
+            try:
+                cb(self)
+            except KeyboardInterrupt:
+                self._stop = True  # a step is complete: a consistent point to checkpoint
+
+    def _end_epoch(self) -> None:
+        run = self._running
+        record: dict[str, Any] = {
+            "epoch": self.epoch + 1,
+            "step": self.step,
+            "train_loss": run["loss_sum"] / max(run["seen"], 1),
+            "train_acc": run["correct"] / max(run["seen"], 1),
+            "val_loss": None,
+            "val_acc": None,
+            "lr": _lr(self.optimizer),
+            "time_s": round(run["time_s"], 3),
+            "samples_per_s": round(run["seen"] / max(run["time_s"], 1e-9), 1),
+        }
+        if self.val_data is not None and len(self.val_data[1]):
+            vl, va = metrics.evaluate(
+                self.model, *self.val_data, self.loss_fn, self.eval_batch_size
+            )
+            record["val_loss"], record["val_acc"] = vl, va
+        self.history.append(record)
+        self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self._log(_summary(record, self.epochs))
+        self._save()
+
+    # -- Ctrl-C -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _sigint_stops(self) -> Iterator[None]:
+        """While training, the first SIGINT asks for a stop at the next step boundary."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._stop = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+            self._log("\nstopping after this step (Ctrl-C again to abort without saving)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _log(self, line: str) -> None:
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+            sys.stdout.flush()
+
+    def _saved_where(self) -> str:
+        if self.out_dir is None:
+            return "no out_dir, nothing saved"
+        return f"checkpoint saved in {self.out_dir / checkpoint.CHECKPOINT}"
+
+    def _save(self) -> None:
+        """Checkpoint, metrics log and (at most every 30 s) the curves, when there is out_dir."""
+        if self.out_dir is None:
+            return
+        checkpoint.save_checkpoint(
+            self.out_dir,
+            self.model.state_dict(),
+            _optimizer_state(self.optimizer),
+            self.state_dict(),
+        )
+        lines = "".join(json.dumps(h) + "\n" for h in self.history)
+        checkpoint.atomic_write_bytes(self.out_dir / "metrics.jsonl", lines.encode())
+        self._plot(force=self._stop)
+
+    def _plot(self, force: bool) -> None:
+        if self.out_dir is None or not (
+            force or time.monotonic() - self._last_plot > _PLOT_EVERY_S
+        ):
+            return
+        curves.plot_curves(self.history, self.iteration_losses, self.out_dir / "curves.png")
+        self._last_plot = time.monotonic()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loop's state (JSON-serializable): epoch, step, loader, generators, metrics."""
+        return {
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "step": self.step,
+            "loader": self.loader.state_dict(),
+            "generators": [g.bit_generator.state for g in _generators(self.model)],
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "running": dict(self._running),
+            "history": self.history,
+            "iteration_losses": self.iteration_losses,
+        }
+
+    def load_checkpoint(self, run_dir: str | os.PathLike[str] | None = None) -> None:
+        """Restore model, optimizer, loader, generators and metrics from a run's checkpoint.
+
+        ``run_dir`` defaults to ``out_dir``. The model and optimizer must be built as in the
+        original run (same architecture, same optimizer class); their values are replaced.
+        """
+        run_dir = self.out_dir if run_dir is None else Path(run_dir)
+        if run_dir is None:
+            raise ValueError("Trainer.load_checkpoint: give run_dir (the trainer has no out_dir)")
+        model_state, optimizer_state, state = checkpoint.load_checkpoint(run_dir)
+        self.model.load_state_dict(model_state)
+        _load_optimizer_state(self.optimizer, optimizer_state)
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.loader.load_state_dict(state["loader"])
+        gens = _generators(self.model)
+        if len(gens) != len(state["generators"]):
+            raise ValueError(
+                f"{run_dir}: the checkpoint has {len(state['generators'])} random generators, "
+                f"this model draws from {len(gens)}: is it built as in the original run?"
+            )
+        for g, s in zip(gens, state["generators"], strict=True):
+            g.bit_generator.state = s
+        self.step = int(state["step"])
+        self.history = list(state["history"])
+        self.iteration_losses = list(state["iteration_losses"])
+        self._running = dict(state["running"])
+
+
+def _optimizer_state(optimizer: Any) -> dict[str, Any]:
+    """``optimizer.state_dict()`` plus, for chainrule's optimizers, their buffers exactly as
+    stored. Adam stores its moments scaled and ``state_dict()`` unscales them, which rounds in
+    float32: restoring the raw buffers keeps a resumed run bitwise equal to an uninterrupted one.
+    """
+    state = dict(optimizer.state_dict())
+    raw = getattr(optimizer, "_state", None)
+    if isinstance(raw, list) and all(isinstance(st, dict) for st in raw):
+        state["raw_buffers"] = {
+            f"{i}.{name}": np.array(buf) for i, st in enumerate(raw) for name, buf in st.items()
+        }
+    return state
+
+
+def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
+    state = dict(state)
+    raw = state.pop("raw_buffers", None)
+    optimizer.load_state_dict(state)
+    if raw is not None:
+        for key, value in raw.items():
+            i, name = key.split(".", 1)
+            np.copyto(optimizer._state[int(i)][name], value)
+
+
+def _lr(optimizer: Any) -> float | None:
+    lr = getattr(optimizer, "lr", None)
+    if lr is None and getattr(optimizer, "param_groups", None):
+        lr = optimizer.param_groups[0].get("lr")
+    return None if lr is None else float(lr)
+
+
+def _summary(record: dict[str, Any], epochs: int) -> str:
+    width = len(str(epochs))
+    parts = [
+        f"epoch {record['epoch']:>{width}}/{epochs}",
+        f"train loss {record['train_loss']:.4f} acc {record['train_acc']:6.2%}",
+    ]
+    if record["val_loss"] is not None:
+        parts.append(f"val loss {record['val_loss']:.4f} acc {record['val_acc']:6.2%}")
+    parts.append(f"{record['samples_per_s']:>9,.0f} samples/s")
+    return "  ".join(parts)
+
+
+def fit(
+    model: Any,
+    optimizer: Any,
+    train_data: DataLoader | tuple[np.ndarray, np.ndarray],
+    val_data: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int = 10,
+    *,
+    batch_size: int = 64,
+    seed: int | None = 0,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> Trainer:
+    """Train ``model`` and return the ``Trainer`` (its ``history`` holds the metrics per epoch).
+
+    ``train_data`` is a ``DataLoader`` or an ``(X, y)`` pair, batched by ``batch_size`` in an
+    order fixed by ``seed``. With ``resume=True`` the run continues from the checkpoint in
+    ``out_dir`` (if there is one). Other options go to ``Trainer`` (``reg``, ``scheduler``,
+    ``loss_fn``, ``progress``, ``verbose``, ``callbacks``).
+
+    For a reproducible run, fix the initial weights and dropout masks too: build the model with
+    ``rng=np.random.default_rng(seed)`` or call ``nn.init.seed(seed)`` first.
+
+    >>> import numpy as np
+    >>> from chainrule import nn, optim
+    >>> from chainrule.data import spiral
+    >>> X, y = spiral(50, 3)
+    >>> net = nn.MLP([2, 32, 3], rng=np.random.default_rng(0))
+    >>> run = fit(net, optim.Adam(net.parameters(), lr=0.02), (X, y), (X, y), epochs=20,
+    ...           batch_size=30, verbose=False)
+    >>> run.history[-1]["val_acc"] > 0.8
+    True
+    """
+    loader = (
+        train_data
+        if isinstance(train_data, DataLoader)
+        else DataLoader(*train_data, batch_size=batch_size, shuffle=True, seed=seed)
+    )
+    trainer = Trainer(model, optimizer, loader, val_data, epochs=epochs, out_dir=out_dir, **options)
+    if resume:
+        if out_dir is None:
+            raise ValueError("fit: resume=True needs the out_dir of the run to resume")
+        if checkpoint.find_checkpoint(out_dir) is not None:
+            trainer.load_checkpoint()
+    trainer.fit()
+    return trainer
