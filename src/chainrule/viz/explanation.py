@@ -537,11 +537,13 @@ def _build(
         for i, fn in enumerate(fns):
             if fn is err.node:
                 anomalies.setdefault(i, "a nan/inf first appeared in this gate's backward pass")
-    for s in steps:  # backward anomaly: a gate turning a finite upstream into nan/inf
+    # backward anomaly: a gate whose values are all finite turning a finite upstream into nan/inf
+    for s in steps:
         if s.kind != "backward" or s.node is None or s.upstream is None:
             continue
         bad = [t for t in s.terms if _bad(np.asarray(t.downstream))]
-        if bad and _bad(np.asarray(s.upstream)) is None:
+        forward_ok = all(_bad(tensors[j].data) is None for j in (s.node, *inputs_of[s.node]))
+        if bad and forward_ok and _bad(np.asarray(s.upstream)) is None:
             kind = _bad(np.asarray(bad[0].downstream))
             anomalies.setdefault(
                 s.node, f"{kind} first appeared here (backward pass, in its gradient)"

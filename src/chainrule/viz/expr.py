@@ -301,12 +301,18 @@ class _Checker:
                 self.fail(f"the operator {type(node.op).__name__} is not allowed", node)
             self.check(node.operand, depth + 1)
         elif isinstance(node, ast.BinOp):
-            if type(node.op) not in _OPS:
-                self.fail(f"the operator {type(node.op).__name__} is not allowed", node)
-            if isinstance(node.op, ast.Pow):
-                self.check_exponent(node.right)
-            self.check(node.left, depth + 1)
-            self.check(node.right, depth + 1)
+            # a chain a + b + c ... is flat to its reader: walk its left spine in a loop
+            while isinstance(node, ast.BinOp):
+                if type(node.op) not in _OPS:
+                    self.fail(f"the operator {type(node.op).__name__} is not allowed", node)
+                if isinstance(node.op, ast.Pow):
+                    self.check_exponent(node.right)
+                self.check(node.right, depth + 1)
+                node = node.left
+                self.count += 1
+                if self.count > MAX_NODES:
+                    self.fail(f"the expression has more than {MAX_NODES} parts", node)
+            self.check(node, depth + 1)
         elif isinstance(node, ast.Call):
             self.check_call(node, depth)
         else:
@@ -387,17 +393,17 @@ class _Builder:
             v = self.build(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
-            a, b = self.build(node.left), self.build(node.right)
-            if isinstance(node.op, ast.Pow):
-                e = np.asarray(b.data if isinstance(b, _tensor.Tensor) else b)
-                if e.size and np.nanmax(np.abs(e)) > MAX_EXPONENT:
-                    raise ExpressionError(
-                        f"the exponent's value {float(np.nanmax(np.abs(e))):g} is too large "
-                        f"(at most +-{MAX_EXPONENT})",
-                        self.text,
-                        node.right.col_offset + len(self.text) - len(self.text.lstrip()) + 1,
-                    )
-            return self.binary(node, a, b)
+            spine = []
+            while isinstance(node, ast.BinOp):  # a + b + c ...: fold the chain in a loop
+                spine.append(node)
+                node = node.left
+            acc = self.build(node)
+            for op in reversed(spine):
+                right = self.build(op.right)
+                if isinstance(op.op, ast.Pow):
+                    self.check_power(op, right)
+                acc = self.binary(op, acc, right)
+            return acc
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         args = [self.build(a) for a in node.args]
         name = node.func.id
@@ -406,7 +412,21 @@ class _Builder:
                 return UNARY[name](_lift(args[0]))
             return BINARY[name](_lift(args[0]), _lift(args[1]))
         except ValueError as e:
-            raise ExpressionError(f"{name}: {e}", self.text, node.col_offset + 1) from None
+            raise ExpressionError(f"{name}: {e}", self.text, self.col(node)) from None
+
+    def col(self, node: ast.expr) -> int:
+        return node.col_offset + len(self.text) - len(self.text.lstrip()) + 1
+
+    def check_power(self, node: ast.BinOp, exponent: Any) -> None:
+        """An exponent known only from a variable's value is bounded here."""
+        e = np.asarray(exponent.data if isinstance(exponent, _tensor.Tensor) else exponent)
+        big = float(np.nanmax(np.abs(e))) if e.size else 0.0
+        if big > MAX_EXPONENT:
+            raise ExpressionError(
+                f"the exponent's value {big:g} is too large (at most +-{MAX_EXPONENT})",
+                self.text,
+                self.col(node.right),
+            )
 
     def binary(self, node: ast.BinOp, a: Any, b: Any) -> Any:
         try:
@@ -422,8 +442,9 @@ class _Builder:
                 return a**b
             return _lift(a) @ _lift(b)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
-            col = node.col_offset + len(self.text) - len(self.text.lstrip()) + 1
-            raise ExpressionError(f"{_OPS[type(node.op)]}: {e}", self.text, col) from None
+            raise ExpressionError(
+                f"{_OPS[type(node.op)]}: {e}", self.text, self.col(node)
+            ) from None
 
 
 def _lift(v: Any) -> Any:

@@ -1,0 +1,86 @@
+"""The HTML stepper driven in a real headless Chromium: one key press, one step, and the page
+shows the explanation's own numbers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import chainrule as cr
+
+websocket = pytest.importorskip("websocket", reason="websocket-client (the test extra) drives it")
+import viz_cdp  # noqa: E402 - after the importorskip above
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = viz_cdp.find_browser()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no chromium on a CI machine: .ci/run must install Debian's chromium")
+        pytest.skip("no chromium installed (apt-get install chromium) - the browser test skips")
+    with viz_cdp.Browser(binary) as b:
+        yield b
+
+
+def _state(b):
+    return b.evaluate(
+        "({index: document.getElementById('step-index').textContent,"
+        " count: document.getElementById('step-count').textContent,"
+        " text: document.getElementById('step-text').textContent,"
+        " downs: Array.from(document.querySelectorAll('#equations .down'))"
+        "   .map(e => e.textContent),"
+        " current: Array.from(document.querySelectorAll('svg g.node.current'))"
+        "   .map(e => e.id),"
+        " shownGrads: Array.from(document.querySelectorAll('svg text.grad'))"
+        "   .filter(e => !e.classList.contains('hidden')).length})"
+    )
+
+
+def test_arrow_keys_step_one_node_at_a_time(browser, tmp_path):
+    e = cr.viz.explain_expression(
+        "1/(1+exp(-(w0*x0+w1*x1+w2)))", {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
+    )
+    page = tmp_path / "neuron.html"
+    e.to_html(str(page))
+    browser.open(page.as_uri())
+    n = len(e.steps)
+    seen_backward = 0
+    for k in range(n):
+        s = _state(browser)
+        step = e.steps[k]
+        assert s["index"] == str(k + 1) and s["count"] == str(n)
+        assert s["text"] == step.text  # the page shows the explanation's own words and numbers
+        assert s["downs"] == [e.format(t.downstream) for t in step.terms]
+        if step.node is not None:
+            assert s["current"] == [f"node-{step.node}"]
+        if step.kind == "forward":
+            assert s["shownGrads"] == 0  # no gradient is shown during the forward pass
+        else:
+            seen_backward += 1
+        browser.key("ArrowRight", 39)
+    assert seen_backward == sum(s.kind != "forward" for s in e.steps)
+    assert _state(browser)["index"] == str(n)  # past the last step, it stays there
+    # the slide's numbers are on the page at the right steps
+    texts = [st.text for st in e.steps]
+    assert any("local e^x at x = -1.00 is 0.37, downstream -0.20" in t for t in texts)
+    browser.key("ArrowLeft", 37)
+    assert _state(browser)["index"] == str(n - 1)
+    browser.key("Home", 36)
+    assert _state(browser)["index"] == "1"
+
+
+def test_buttons_step_too(browser, tmp_path):
+    e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
+    page = tmp_path / "add-mul.html"
+    e.to_html(str(page))
+    browser.open(page.as_uri())
+    browser.evaluate("document.getElementById('next').click()")
+    browser.evaluate("document.getElementById('next').click()")
+    assert _state(browser)["text"] == e.steps[2].text == "q = x + y = 3.00"
+    browser.evaluate("document.getElementById('prev').click()")
+    assert _state(browser)["index"] == "2"
+    browser.key("End", 35)
+    final = _state(browser)["text"]
+    assert "dx = -4.00" in final and "dy = -4.00" in final and "dz = 3.00" in final
