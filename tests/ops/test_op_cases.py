@@ -334,3 +334,11 @@ def test_cast_between_float_types_keeps_gradients() -> None:
     y.sum().backward()
     assert x.grad is not None and x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+def test_ddof_without_degrees_of_freedom_is_a_clear_error(fn: str) -> None:
+    x = leaf(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"ddof=2 leaves no degrees of freedom for 2"):
+        getattr(x, fn)(axis=1, ddof=2)
+    assert getattr(x, fn)(axis=0, ddof=2).shape == (2,)  # 3 rows: one degree left

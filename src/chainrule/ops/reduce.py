@@ -39,6 +39,17 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     return n
 
 
+def _denominator(op: str, shape: tuple[int, ...], axes: tuple[int, ...], ddof: int) -> int:
+    """N - ddof for var/std, refusing ddof >= N (NumPy would warn and return inf or nan)."""
+    n = _count(shape, axes)
+    if n - ddof <= 0:
+        raise ValueError(
+            f"{op}: ddof={ddof} leaves no degrees of freedom for {n} element(s) per slice "
+            f"(input shape {shape}, axes {axes}); ddof must be less than {n}"
+        )
+    return n - ddof
+
+
 class Sum(Function):
     """out = sum(x, axis);  dx = dout broadcast back over the summed axes"""
 
@@ -76,9 +87,9 @@ class Var(Function):
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
         x = np.asarray(x)
         axes = _axes(axis, x.ndim)
+        self.denom = _denominator(type(self).__name__, x.shape, axes, ddof)
         self.centered = x - x.mean(axis=axes, keepdims=True)
         self.axes, self.keepdims = axes, keepdims
-        self.denom = _count(x.shape, axes) - ddof
         return x.var(axis=axes, keepdims=keepdims, ddof=ddof)
 
     def backward(self, dout: np.ndarray) -> Any:
@@ -93,9 +104,9 @@ class Std(Function):
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
         x = np.asarray(x)
         axes = _axes(axis, x.ndim)
+        self.denom = _denominator(type(self).__name__, x.shape, axes, ddof)
         self.centered = x - x.mean(axis=axes, keepdims=True)
         self.axes, self.keepdims = axes, keepdims
-        self.denom = _count(x.shape, axes) - ddof
         self.out = x.std(axis=axes, keepdims=True, ddof=ddof)
         return (
             self.out
