@@ -14,6 +14,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -551,6 +552,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`chainrule demo | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     # argparse already names the subcommand in its own errors
     print(message if message.startswith("chainrule") else f"{prog}: error: {message}",
           file=sys.stderr)  # fmt: skip
