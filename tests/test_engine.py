@@ -411,3 +411,21 @@ def test_inplace_change_through_a_detached_detached_tensor_reaches_every_sharer(
     with pytest.raises(RuntimeError, match="modified in place"):
         z.backward()
     np.testing.assert_array_equal(a.numpy(), [6.0])
+
+
+def test_hooks_and_retain_grad_inside_a_plain_chain() -> None:
+    x = leaf([1.0, 2.0])
+    h = x * 3
+    k = h.exp()
+    h.register_hook(lambda g: g * 0 + 1.0)  # replace dL/dh by ones
+    k.retain_grad()
+    k.sum().backward()
+    np.testing.assert_array_equal(grad_of(k), [1.0, 1.0])
+    np.testing.assert_array_equal(grad_of(x), [3.0, 3.0])
+
+
+def test_backward_with_a_tensor_gradient_of_another_dtype() -> None:
+    x = leaf([1.0, 2.0], dtype="float32")
+    (x * 2).backward(cr.tensor([1.0, 0.5], dtype="float64"))
+    assert x.grad is not None and x.grad.dtype == np.float32
+    np.testing.assert_array_equal(grad_of(x), [2.0, 1.0])

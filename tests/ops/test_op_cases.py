@@ -342,3 +342,22 @@ def test_ddof_without_degrees_of_freedom_is_a_clear_error(fn: str) -> None:
     with pytest.raises(ValueError, match=r"ddof=2 leaves no degrees of freedom for 2"):
         getattr(x, fn)(axis=1, ddof=2)
     assert getattr(x, fn)(axis=0, ddof=2).shape == (2,)  # 3 rows: one degree left
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [cr.exp, cr.log, cr.sqrt, cr.abs, cr.sin, cr.cos, cr.tanh, cr.sigmoid, cr.relu, cr.negative],
+)
+def test_public_functions_accept_plain_arrays_and_lists(fn: Any) -> None:
+    values = [0.5, 2.0]
+    for arg in (values, np.array(values)):
+        out = fn(arg)
+        assert isinstance(out, cr.Tensor) and not out.requires_grad
+    np.testing.assert_allclose(fn(np.array(values)).numpy(), fn(cr.tensor(values)).numpy())
+
+
+def test_binary_public_functions_accept_two_plain_operands() -> None:
+    for fn in (cr.add, cr.subtract, cr.multiply, cr.divide, cr.power, cr.maximum, cr.minimum):
+        out = fn(2.0, np.array([1.0, 4.0]))
+        assert isinstance(out, cr.Tensor)
+    np.testing.assert_array_equal(cr.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy(), [[11.0]])
