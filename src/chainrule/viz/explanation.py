@@ -432,8 +432,10 @@ def explain(
     if not isinstance(y, _tensor.Tensor):
         raise TypeError(f"explain: expected a chainrule Tensor, got {type(y).__name__}")
     walk = _collect(y)
-    given = {id(t): n for n, t in names.items()} if names is not None else _caller_names(1)
-    nodes_names = _name_nodes(walk, given, y)
+    if names is not None:  # explicit names first, then labels
+        nodes_names = _name_nodes(walk, {id(t): n for n, t in names.items()}, {})
+    else:  # labels (t.name) first, then the caller's variable names
+        nodes_names = _name_nodes(walk, {}, _caller_names(1))
     small = all(t.data.size == 1 for t in walk.tensors)
     p = precision if precision is not None else (2 if small else 3)
     f = _fmt(p)
@@ -453,11 +455,10 @@ def _from_error(err: anomaly_mod.AnomalyError) -> Any:
     return t
 
 
-def _name_nodes(walk: _Walk, given: dict[int, str], root: Any) -> list[str]:
+def _name_nodes(walk: _Walk, first: dict[int, str], last: dict[int, str]) -> list[str]:
     names: list[str | None] = []
     for t in walk.tensors:
-        n = given.get(id(t)) or (t.name if t._node is None else None)
-        names.append(n)
+        names.append(first.get(id(t)) or t.name or last.get(id(t)))
     taken = {n for n in names if n}
     # the output is f, as in the lecture, unless that name is taken
     out = len(walk.tensors) - 1

@@ -241,7 +241,11 @@ def parse_expression(text: str) -> ParsedExpression:
         raise ExpressionError("the expression is nested too deeply to read", text) from None
     checker = _Checker(text, len(text) - len(text.lstrip()))
     checker.check(tree.body, 0)
-    return ParsedExpression(text, tree.body, tuple(checker.variables))
+    first: dict[str, int] = {}  # variables in order of appearance in the text
+    for sub in ast.walk(tree.body):
+        if isinstance(sub, ast.Name) and sub.id in checker.variables:
+            first[sub.id] = min(first.get(sub.id, sub.col_offset), sub.col_offset)
+    return ParsedExpression(text, tree.body, tuple(sorted(first, key=first.__getitem__)))
 
 
 def explain_expression(text: str, values: Mapping[str, Any], **options: Any) -> Any:
