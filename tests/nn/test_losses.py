@@ -132,3 +132,14 @@ def test_functional_activations_and_maxout_gradcheck() -> None:
     assert cr.gradcheck(lambda x, w, b: F.maxout(x, w, b, 3), x, w, b)
     with pytest.raises(ValueError, match="pieces"):
         F.maxout(x, w, b, 4)
+
+
+def test_relu_gate_routes_exact_zeros_even_for_inf_upstream() -> None:
+    x = cr.tensor([-1.0, 2.0, -3.0, 0.0], dtype=F64, requires_grad=True)
+    out = F.relu(x)
+    np.testing.assert_array_equal(out.data, [0.0, 2.0, 0.0, 0.0])
+    out.backward(np.array([np.inf, 5.0, np.nan, 1.0]))
+    np.testing.assert_array_equal(x.grad.data, [0.0, 5.0, 0.0, 0.0])
+    y = cr.tensor([1.0, -1.0], dtype=F64, requires_grad=True)
+    F.relu(y).backward(np.array([np.inf, 1.0]))  # inf where the unit is on stays inf
+    np.testing.assert_array_equal(y.grad.data, [np.inf, 0.0])

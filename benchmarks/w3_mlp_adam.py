@@ -1,0 +1,203 @@
+"""W3: a 784-512-512-10 ReLU MLP training step with Adam at batch 128 (softmax cross-entropy);
+milliseconds per step.
+
+chainrule (``nn.MLP``, ``F.cross_entropy``, ``optim.Adam``), PyTorch 2.13.0 CPU (``nn.Sequential``,
+``torch.optim.Adam`` with its default foreach implementation) and a hand-written NumPy
+forward/backward with a textbook Adam, interleaved in one process. Each malloc configuration
+(glibc defaults, and ``chainrule.nn.tune_malloc()`` applied to all three alike) runs in its own
+subprocess.
+
+Goal (issue 3): no slower than PyTorch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from harness import Row, interleaved
+
+SIZES = [784, 512, 512, 10]
+BATCH = 128
+LR = 1e-3
+
+
+def data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, SIZES[0])).astype(np.float32), rng.integers(0, SIZES[-1], n)
+
+
+def init_weights() -> list[np.ndarray]:
+    """W1, b1, W2, b2, W3, b3 with W of shape (in, out), Kaiming init."""
+    rng = np.random.default_rng(1)
+    out = []
+    for d_in, d_out in itertools.pairwise(SIZES):
+        out.append((rng.standard_normal((d_in, d_out)) * np.sqrt(2 / d_in)).astype(np.float32))
+        out.append(np.zeros(d_out, np.float32))
+    return out
+
+
+def numpy_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    """Forward, backward and Adam by hand, the way the CS231n assignments write them."""
+    params = init_weights()
+    ms = [np.zeros_like(p) for p in params]
+    vs = [np.zeros_like(p) for p in params]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    t = 0
+    n = X.shape[0]
+    rows = np.arange(n)
+
+    def step() -> float:
+        nonlocal t
+        W1, c1, W2, c2, W3, c3 = params
+        h1 = X @ W1 + c1
+        a1 = np.maximum(h1, 0)
+        h2 = a1 @ W2 + c2
+        a2 = np.maximum(h2, 0)
+        scores = a2 @ W3 + c3
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        loss = float((np.log(s[:, 0]) - shifted[rows, y]).mean())
+        d = e / s
+        d[rows, y] -= 1
+        d /= n
+        dW3, dc3 = a2.T @ d, d.sum(0)
+        da2 = d @ W3.T
+        da2[h2 <= 0] = 0
+        dW2, dc2 = a1.T @ da2, da2.sum(0)
+        da1 = da2 @ W2.T
+        da1[h1 <= 0] = 0
+        dW1, dc1 = X.T @ da1, da1.sum(0)
+        t += 1
+        for p, g, m, v in zip(params, [dW1, dc1, dW2, dc2, dW3, dc3], ms, vs, strict=True):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            mhat = m / (1 - b1**t)
+            vhat = v / (1 - b2**t)
+            p -= LR * mhat / (np.sqrt(vhat) + eps)
+        return loss
+
+    return step
+
+
+def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.nn import functional as F  # noqa: N812
+
+    net = nn.MLP(SIZES)
+    names = [n for n, _ in net.named_parameters()]
+    net.load_state_dict(dict(zip(names, init_weights(), strict=True)))
+    opt = optim.Adam(net.parameters(), lr=LR)
+    Xt = cr.tensor(X)
+
+    def step() -> float:
+        loss = F.cross_entropy(net(Xt), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def torch_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    ws = init_weights()
+    for i in range(len(SIZES) - 1):
+        lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(ws[2 * i].T.copy()))
+            lin.bias.copy_(torch.from_numpy(ws[2 * i + 1]))
+        layers += [lin, torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step() -> float:
+        loss = torch.nn.functional.cross_entropy(net(Xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def measure(tuned: bool, quick: bool) -> dict[str, float]:
+    """Milliseconds per step of each implementation, interleaved (runs in a subprocess)."""
+    if tuned:
+        from chainrule import nn
+
+        nn.tune_malloc()
+    X, y = data(BATCH)
+    fns: dict[str, Callable[[], object]] = {
+        "chainrule": chainrule_step_fn(X, y),
+        "numpy": numpy_step_fn(X, y),
+    }
+    try:
+        import torch
+
+        torch.manual_seed(0)
+        fns["torch"] = torch_step_fn(X, y)
+    except ImportError:
+        pass
+    losses = {k: f() for k, f in fns.items()}  # same weights, same first loss (a check)
+    assert max(losses.values()) - min(losses.values()) < 1e-3, losses
+    times = interleaved(fns, repeats=5 if quick else 15, number=5 if quick else 20)
+    return {k: v * 1e3 for k, v in times.items()}
+
+
+def in_subprocess(tuned: bool, quick: bool) -> dict[str, float]:
+    args = [sys.executable, __file__, "--worker", "tuned" if tuned else "default"]
+    if quick:
+        args.append("--quick")
+    out = subprocess.run(
+        args, check=True, capture_output=True, text=True, cwd=Path(__file__).parent
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool = False) -> list[Row]:
+    rows = []
+    for tuned in (False, True):
+        ms = in_subprocess(tuned, quick)
+        met = ms["chainrule"] <= ms["torch"] if "torch" in ms else None
+        notes = [f"chainrule / hand-written NumPy = {ms['chainrule'] / ms['numpy']:.2f}x"]
+        notes.append(
+            "glibc mallopt via chainrule.nn.tune_malloc(), applied to all three in one process"
+            if tuned
+            else "glibc malloc defaults"
+        )
+        what = "tune_malloc" if tuned else "default malloc"
+        rows.append(
+            Row(
+                f"W3 784-512-512-10 MLP step, Adam, batch 128 ({what})",
+                "ms/step",
+                ms,
+                "<= torch",
+                met,
+                notes=notes,
+            )
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        mode = sys.argv[sys.argv.index("--worker") + 1]
+        print(json.dumps(measure(mode == "tuned", "--quick" in sys.argv)))
+    else:
+        for row in run("--quick" in sys.argv):
+            print(row)
