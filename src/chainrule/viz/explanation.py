@@ -488,6 +488,19 @@ def _name_nodes(walk: _Walk, first: dict[int, str], last: dict[int, str]) -> lis
     return result
 
 
+def _args(t: Any, ins: list[gates.Operand]) -> list[str]:
+    """The formula's arguments: the inputs, and a reduction's axis when it is not all axes."""
+    args = [o.text for o in ins]
+    fn = t._node
+    axes = getattr(fn, "axes", None)
+    if isinstance(axes, tuple) and ins and len(axes) < np.ndim(ins[0].value):
+        args.append(f"axis={axes[0] if len(axes) == 1 else axes}")
+    axis = getattr(fn, "axis", None)
+    if type(fn).__name__ in ("Softmax", "LogSoftmax") and isinstance(axis, int):
+        args.append(f"axis={axis}")
+    return args
+
+
 def _operands(t: Any, walk: _Walk, names: list[str]) -> list[gates.Operand]:
     ops = []
     for a in t._node.inputs:
@@ -562,7 +575,7 @@ def _build(
                 name=names[i],
                 op=op,
                 label=names[i] if op is None else gates.label(op, ins),
-                formula=names[i] if op is None else gates.formula(op, [o.text for o in ins]),
+                formula=names[i] if op is None else gates.formula(op, _args(t, ins)),
                 inputs=inputs_of[i],
                 value=t.data,
                 grad=grads.get(i),
@@ -692,7 +705,8 @@ def _backward(
                     pending[pn] = g
                     heapq.heappush(heap, (-seq(pn), idx[pn], pn))
         fanin = branches.get(i, [])
-        head = f"{names[i]} = {gates.formula(op, [o.text for o in ins])}: {gates.pattern(op, ins)}"
+        formula = gates.formula(op, _args(walk.tensors[i], ins))
+        head = f"{names[i]} = {formula}: {gates.pattern(op, ins)}"
         lines = [head]
         if len(fanin) > 1:
             parts = " + ".join(f"{f(g)} (from {names[c]})" for c, g in fanin)

@@ -94,6 +94,11 @@ PATTERNS = {
     "Mean": "mean distributes: every element gets the upstream / N",
     "MatMul": "matmul swaps and scales, as matrices: each input gets the upstream times the "
     "other input, transposed",
+    "Softmax": "softmax couples each row: every input gets s * (upstream - sum(upstream * s))",
+    "LogSoftmax": "log-softmax couples each row: upstream - softmax * sum(upstream)",
+    "LogSumExp": "logsumexp spreads the upstream over its inputs, weighted by softmax(x)",
+    "Var": "var: each element gets the upstream times 2 (x - mean) / N",
+    "Std": "std: each element gets the upstream times (x - mean) / (N std)",
     "Where": "where routes: each element's upstream goes to the branch that was chosen",
 }
 
