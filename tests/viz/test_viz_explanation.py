@@ -236,3 +236,31 @@ def test_explain_refuses_non_tensors():
         cr.explain(3.0)
     with pytest.raises(KeyError, match="no node named"):
         explain_expression("x*2", {"x": 1}).node("nope")
+
+
+def test_backward_steps_come_in_the_engines_order():
+    w0, x0, w1, x1, w2 = _leaves(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
+    a = w0 * x0
+    b = w1 * x1
+    c = a + b + w2
+    d = cr.exp(-c)
+    f = 1 / (1 + d) + c * 0.5  # c fans out
+    ran: list[str] = []
+    named = {"a": a, "b": b, "c": c, "d": d, "f": f}
+    for name, t in named.items():
+        t.register_hook(lambda g, name=name: ran.append(name))
+    e = cr.explain(f, names={**named, "w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2})
+    f.backward()
+    steps = [e.nodes[s.node].name for s in e.steps if s.kind == "backward" and s.node is not None]
+    assert [s for s in steps if s in named] == ran
+    assert {n: float(e.gradients[n]) for n in e.gradients} == pytest.approx(
+        {t.name: t.grad.item() for t in (w0, x0, w1, x1, w2)}
+    )
+
+
+def test_broadcast_input_gradient_is_summed_back_and_said_so():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, dtype="float64")
+    b = cr.tensor(0.5, requires_grad=True, dtype="float64")
+    e = cr.explain((x * b).sum())
+    assert float(e.gradients["b"]) == 3.0
+    assert "downstream 3.000 (summed from (2,) back to (): it was broadcast)" in str(e)

@@ -89,6 +89,7 @@ class Term:
     input: int
     local: str
     downstream: np.ndarray
+    note: str = ""  # e.g. the sum back over broadcast axes
 
 
 @dataclass(frozen=True)
@@ -688,15 +689,17 @@ def _backward(
             if not need or g is None:
                 continue
             g = np.asarray(g)
-            if g.shape != p.data.shape:
+            summed = ""
+            if g.shape != p.data.shape:  # the input was broadcast: its gradient sums back
+                summed = f" (summed from {g.shape} back to {p.data.shape}: it was broadcast)"
                 g = engine.unbroadcast(g, p.data.shape, op)
             g = g.astype(p.data.dtype, copy=False)
             j = idx[_key(p)]
             edge_grads[(j, i, slot)] = g
             branches.setdefault(j, []).append((i, g))
             grads[j] = grads[j] + g if j in grads else g
-            lv = local[slot] if local is not None else None
-            terms.append(Term(j, gates.local_text(op, slot, ins, lv, f), g))
+            lv = local[slot] if local is not None and not summed else None
+            terms.append(Term(j, gates.local_text(op, slot, ins, lv, f), g, summed))
             pn = p._node
             if pn is not None:
                 if pn in pending:
@@ -717,7 +720,7 @@ def _backward(
         for t in terms:
             lines.append(
                 f"  to {names[t.input]}: upstream {f(dout)}, local {t.local}, "
-                f"downstream {f(t.downstream)}"
+                f"downstream {f(t.downstream)}{t.note}"
             )
         steps.append(
             Step(

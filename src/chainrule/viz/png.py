@@ -95,7 +95,7 @@ def figure(explanation: Any, dpi: int = 110) -> Any:
                 (x - hw, y - hh),
                 2 * hw,
                 2 * hh,
-                boxstyle=f"round,pad=0,rounding_size={6 if n.is_input else hh}",
+                boxstyle=f"round,pad=0,rounding_size={6 if n.is_input else min(hh, hw)}",
                 facecolor=face,
                 edgecolor=edge,
                 linewidth=lw,
