@@ -1,0 +1,134 @@
+"""W7: training throughput, samples per second, of the 784-512-512-10 ReLU MLP at batch 128 over
+a full epoch of 60,000 synthetic MNIST-shaped samples, data loading included.
+
+chainrule runs its real training loop: ``chainrule.train.Trainer`` over a shuffling
+``chainrule.data.DataLoader`` (a fresh gathered batch per step), softmax cross-entropy, SGD with
+Nesterov momentum 0.9, the running loss and accuracy it tracks for its progress bar (no bar,
+no checkpoint files). PyTorch 2.13.0 CPU runs a plain loop slicing the tensors ``X[i:i+128]``
+(no shuffle, no copy) with the same net, initial weights, loss and optimizer, reading
+``loss.item()`` each step. The two alternate epoch by epoch in one process; ``quick=True``
+trains a tenth of an epoch.
+
+Goal (issue 4): chainrule's samples/s no lower than PyTorch's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from harness import Row
+
+SIZES = [784, 512, 512, 10]
+BATCH = 128
+SAMPLES = 60_000
+LR = 0.01
+
+
+def data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-shaped: 28x28 pixels scaled to [0, 1] as float32 rows, labels 0..9."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (n, SIZES[0]), dtype=np.uint8).astype(np.float32) / 255.0
+    return X, rng.integers(0, 10, n)
+
+
+def init_weights() -> list[np.ndarray]:
+    """W1, b1, W2, b2, W3, b3 with W of shape (in, out), Kaiming init."""
+    rng = np.random.default_rng(1)
+    out = []
+    for d_in, d_out in itertools.pairwise(SIZES):
+        out.append((rng.standard_normal((d_in, d_out)) * np.sqrt(2 / d_in)).astype(np.float32))
+        out.append(np.zeros(d_out, np.float32))
+    return out
+
+
+def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    from chainrule import nn, optim, train
+    from chainrule.data import DataLoader
+
+    net = nn.MLP(SIZES)
+    names = [n for n, _ in net.named_parameters()]
+    net.load_state_dict(dict(zip(names, init_weights(), strict=True)))
+    opt = optim.SGD(net.parameters(), lr=LR, momentum=0.9, nesterov=True)
+    loader = DataLoader(X, y, batch_size=BATCH, shuffle=True, seed=0)
+    epochs = 0
+
+    def epoch() -> float:
+        nonlocal epochs
+        epochs += 1
+        trainer = train.Trainer(net, opt, loader, epochs=epochs, progress=False, verbose=False)
+        trainer.history = [{}] * (epochs - 1)  # continue: one more epoch on the same loader
+        trainer.fit()
+        return trainer.last_loss
+
+    return epoch
+
+
+def torch_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    ws = init_weights()
+    for i in range(len(SIZES) - 1):
+        lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(ws[2 * i].T.copy()))
+            lin.bias.copy_(torch.from_numpy(ws[2 * i + 1]))
+        layers += [lin, torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=0.9, nesterov=True)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    n = len(X)
+
+    def epoch() -> float:
+        total = 0.0
+        for i in range(0, n, BATCH):
+            loss = torch.nn.functional.cross_entropy(net(Xt[i : i + BATCH]), yt[i : i + BATCH])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        return total
+
+    return epoch
+
+
+def run(quick: bool = False) -> list[Row]:
+    n = SAMPLES // 10 if quick else SAMPLES
+    X, y = data(n)
+    fns: dict[str, Callable[[], float]] = {"chainrule": chainrule_epoch_fn(X, y)}
+    notes = [f"{n:,} samples per epoch, batch {BATCH}, SGD Nesterov momentum 0.9"]
+    try:
+        fns["torch"] = torch_epoch_fn(X, y)
+    except ImportError:
+        notes.append("PyTorch not installed")
+    for f in fns.values():  # warm-up: one epoch each
+        f()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(3 if quick else 2):
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            samples[name].append(n / (time.perf_counter() - t0))
+    rate = {k: statistics.median(v) for k, v in samples.items()}
+    met = rate["chainrule"] >= rate["torch"] if "torch" in rate else None
+    return [
+        Row(
+            "W7 training throughput, 784-512-512-10 MLP, one epoch",
+            "samples/s",
+            rate,
+            ">= torch (plain tensor-slicing loop)",
+            met,
+            higher_is_better=True,
+            notes=notes,
+        )
+    ]
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in __import__("sys").argv):
+        print(row)
