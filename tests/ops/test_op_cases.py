@@ -361,3 +361,16 @@ def test_binary_public_functions_accept_two_plain_operands() -> None:
         out = fn(2.0, np.array([1.0, 4.0]))
         assert isinstance(out, cr.Tensor)
     np.testing.assert_array_equal(cr.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy(), [[11.0]])
+
+
+def test_split_axis_out_of_range_names_the_shape() -> None:
+    with pytest.raises(ValueError, match=r"axis 2.*\(2, 3\)"):
+        cr.split(leaf(np.ones((2, 3))), 1, axis=2)
+
+
+def test_max_of_a_slice_with_nan_gives_nan_and_no_spurious_warning() -> None:
+    x = leaf([[np.nan, 1.0], [2.0, 3.0]])
+    out = x.max(axis=1)
+    assert np.isnan(out.numpy()[0]) and out.numpy()[1] == 3.0
+    out.sum().backward()
+    np.testing.assert_array_equal(grad_of(x), [[0.0, 0.0], [0.0, 1.0]])

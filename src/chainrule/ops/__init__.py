@@ -512,6 +512,8 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     [tensor([1., 2.]), tensor([3., 4.])]
     """
     t = _t(x)
+    if not -t.ndim <= axis < t.ndim:
+        raise ValueError(f"split: axis {axis} is out of bounds for an input of shape {t.shape}")
     n = t.shape[axis]
     if isinstance(indices_or_sections, int):
         if indices_or_sections <= 0 or n % indices_or_sections:

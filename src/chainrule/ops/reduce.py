@@ -134,7 +134,8 @@ class Max(Function):
             raise ValueError(f"{type(self).__name__}: reduction of an empty array")
         out = self._reduce(x, axis=axes, keepdims=True)
         hit = x == out
-        self.route = hit / hit.sum(axis=axes, keepdims=True)  # 1/k at the k winners
+        # 1/k at the k winners; a NaN slice has no winner (and no 0/0 warning): zero gradient
+        self.route = hit / np.maximum(hit.sum(axis=axes, keepdims=True), 1)
         self.axes, self.keepdims = axes, keepdims
         return out if keepdims else np.squeeze(out, axis=axes)
 
