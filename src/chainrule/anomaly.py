@@ -56,7 +56,7 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc: object) -> None:
         function.GradMode.anomaly = self._prev
-        self._errstate.__exit__(*exc)
+        self._errstate.__exit__(None, None, None)
 
 
 def user_frame(stack: list[traceback.FrameSummary] | None) -> traceback.FrameSummary | None:
