@@ -23,7 +23,7 @@ True
 from __future__ import annotations
 
 import heapq
-import inspect
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,12 +185,11 @@ def _bad(a: np.ndarray) -> str | None:
 
 def _caller_names(depth: int) -> dict[int, str]:
     """id(tensor) -> the variable name the caller gave it (q, f ...), for the lecture's names."""
-    frame = inspect.currentframe()
     try:
-        for _ in range(depth + 1):
-            frame = frame.f_back if frame is not None else None
-        if frame is None:
-            return {}
+        frame = sys._getframe(depth + 1)
+    except ValueError:  # no such frame
+        return {}
+    try:
         found: dict[int, str] = {}
         for name, obj in frame.f_locals.items():
             if isinstance(obj, _tensor.Tensor) and not name.startswith("_"):
