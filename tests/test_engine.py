@@ -429,3 +429,20 @@ def test_backward_with_a_tensor_gradient_of_another_dtype() -> None:
     (x * 2).backward(cr.tensor([1.0, 0.5], dtype="float64"))
     assert x.grad is not None and x.grad.dtype == np.float32
     np.testing.assert_array_equal(grad_of(x), [2.0, 1.0])
+
+
+def test_inplace_change_of_the_source_of_a_detached_tensor_is_detected() -> None:
+    w, v = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    target = w.detach()  # e.g. a fixed target built from the parameters
+    loss = (v * target).sum()  # saves target's data (shared with w) for dv
+    with cr.no_grad():
+        w.sub_(0.1)  # a step on w before backward: target's data changed too
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_many_detaches_do_not_grow_without_bound() -> None:
+    w = leaf([1.0])
+    for _ in range(1000):
+        w.detach()
+    assert w._meta is not None and len(w._meta["sharers"]) <= 18

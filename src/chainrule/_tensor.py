@@ -210,9 +210,17 @@ class Tensor:
         An in-place change through the detached tensor counts as a change of this one, so a
         graph that saved the shared data still notices it at backward."""
         out = Tensor._wrap(self.data)
-        # every tensor sharing this data, weakly: a kept loss.detach() does not hold the graph
-        bases = self._meta.get("bases", ()) if self._meta is not None else ()
-        out._meta = {"bases": (weakref.ref(self), *bases)}
+        # The tensors sharing this data, held weakly (a kept loss.detach() must not keep the
+        # graph alive); one list for the whole group, so a change through any of them is seen.
+        if self._meta is None:
+            self._meta = {}
+        group = self._meta.get("sharers")
+        if group is None:
+            group = self._meta["sharers"] = [weakref.ref(self)]
+        elif len(group) > 16:
+            group[:] = [r for r in group if r() is not None]  # drop the dead
+        group.append(weakref.ref(out))
+        out._meta = {"sharers": group}
         return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -317,10 +325,10 @@ class Tensor:
             )
         self._version = function.new_version()
         if self._meta is not None:
-            for ref in self._meta.get("bases", ()):  # detach() shares data: they changed too
-                base = ref()
-                if base is not None:
-                    base._version = self._version
+            for ref in self._meta.get("sharers", ()):  # detach() shares data: they changed too
+                other = ref()
+                if other is not None:
+                    other._version = self._version
 
     def _value(self, other: Any) -> Any:
         return other.data if isinstance(other, Tensor) else other
