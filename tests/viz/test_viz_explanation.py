@@ -264,3 +264,19 @@ def test_broadcast_input_gradient_is_summed_back_and_said_so():
     e = cr.explain((x * b).sum())
     assert float(e.gradients["b"]) == 3.0
     assert "downstream 3.000 (summed from (2,) back to (): it was broadcast)" in str(e)
+
+
+def test_grouped_sigmoid_gate_as_on_the_slide():
+    e = explain_expression(
+        "sigmoid(w0*x0+w1*x1+w2)", {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
+    )
+    assert "at x = 1.00: (1 - 0.73) * 0.73 = 0.20, downstream 0.20" in str(e)
+    assert {k: round(float(v), 2) for k, v in e.gradients.items()} == {
+        "w0": -0.20,
+        "x0": 0.39,
+        "w1": -0.39,
+        "x1": -0.59,
+        "w2": 0.20,
+    }
+    assert round(float(e.values["f"]), 2) == 0.73
+    assert set(e.node_gradients) == {n.name for n in e.nodes}

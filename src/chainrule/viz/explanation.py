@@ -241,6 +241,16 @@ class Explanation:
         return {n.name: n.grad for n in self.inputs if n.grad is not None}
 
     @property
+    def values(self) -> dict[str, np.ndarray]:
+        """Name -> forward value, for every node."""
+        return {n.name: n.value for n in self.nodes}
+
+    @property
+    def node_gradients(self) -> dict[str, np.ndarray]:
+        """Name -> gradient of the output, for every node that receives one (gates too)."""
+        return {n.name: n.grad for n in self.nodes if n.grad is not None}
+
+    @property
     def anomaly(self) -> Node | None:
         """The node where a NaN or inf first appeared (None when every value is finite)."""
         return next((n for n in self.nodes if n.anomaly), None)

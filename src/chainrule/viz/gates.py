@@ -186,6 +186,10 @@ def local_text(op: str, slot: int, ins: Sequence[Operand], local: np.ndarray | N
         deriv = UNARY[op][1]
         if op in ("Neg", "Cast"):
             return deriv
+        if op == "Sigmoid" and me.value.size == 1 and local is not None:
+            # the lecture's grouped gate: (1 - 0.73) * 0.73 = 0.20, from the output alone
+            s = 1 / (1 + np.exp(-float(me.value.reshape(()))))
+            return f"{deriv} at x = {f(me.value)}: (1 - {f(s)}) * {f(s)} = {f(local)}"
         return f"{deriv} at x = {f(me.value)}{is_}"
     if op == "Add":
         return "1"
