@@ -74,11 +74,16 @@ class Browser:
                 time.sleep(0.05)
         if port is None:
             raise RuntimeError(f"{self.binary} did not open a DevTools port in {self.timeout}s")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+        # a machine's http_proxy must not catch this local request
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
             targets = json.load(r)
         page = next(t for t in targets if t.get("type") == "page")
         self.ws = websocket.create_connection(
-            page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True
+            page["webSocketDebuggerUrl"],
+            timeout=self.timeout,
+            suppress_origin=True,
+            http_no_proxy=["127.0.0.1", "localhost"],
         )
         return self
 
