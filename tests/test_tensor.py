@@ -329,3 +329,30 @@ def test_fill_copy_setitem_on_plain_tensors() -> None:
     a[1] = 7.0
     a.copy_(a * 2)
     np.testing.assert_array_equal(a.numpy(), [4.0, 14.0, 4.0])
+
+
+@pytest.mark.parametrize("change", ["zero_", "fill_", "copy_", "setitem", "add_", "+="])
+def test_inplace_changes_of_zero_d_results(change: str) -> None:
+    with cr.no_grad():
+        s = leaf([1.0, 2.0]).sum()  # a 0-d result, not recorded
+    if change == "zero_":
+        s.zero_()
+    elif change == "fill_":
+        s.fill_(0.0)
+    elif change == "copy_":
+        s.copy_(cr.tensor(0.0))
+    elif change == "setitem":
+        s[...] = 0.0
+    elif change == "add_":
+        s.add_(-3.0)
+    else:
+        s += -3.0
+    assert s.item() == 0.0
+    assert isinstance(np.asarray(s), np.ndarray)
+
+
+def test_inplace_change_of_a_detached_zero_d_result() -> None:
+    loss = (leaf([1.0, 2.0]) * 2).sum()
+    running = loss.detach()
+    running.mul_(0.5)
+    assert running.item() == 3.0

@@ -323,6 +323,8 @@ class Tensor:
                 f"in-place {what} on a leaf that requires grad; wrap it in chainrule.no_grad() "
                 "(as optimizers do) or use an out-of-place operation"
             )
+        if type(self.data) is not np.ndarray:  # a 0-d op result is held as a NumPy scalar
+            self.data = np.array(self.data)
         self._version = function.new_version()
         if self._meta is not None:
             for ref in self._meta.get("sharers", ()):  # detach() shares data: they changed too
