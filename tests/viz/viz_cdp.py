@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -79,11 +80,10 @@ class Browser:
         with opener.open(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
             targets = json.load(r)
         page = next(t for t in targets if t.get("type") == "page")
+        # connect the socket ourselves, so no proxy setting of the machine is consulted
+        sock = socket.create_connection(("127.0.0.1", port), timeout=self.timeout)
         self.ws = websocket.create_connection(
-            page["webSocketDebuggerUrl"],
-            timeout=self.timeout,
-            suppress_origin=True,
-            http_no_proxy=["127.0.0.1", "localhost"],
+            page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True, socket=sock
         )
         return self
 
