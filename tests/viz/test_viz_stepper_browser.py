@@ -13,15 +13,30 @@ websocket = pytest.importorskip("websocket", reason="websocket-client (the test 
 import viz_cdp  # noqa: E402 - after the importorskip above
 
 
-@pytest.fixture(scope="module")
-def browser():
+def _browser_binary() -> str:
+    """The browser to drive; skip without one locally, but fail on CI (CI=true)."""
     binary = viz_cdp.find_browser()
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("no chromium on a CI machine: .ci/run must install Debian's chromium")
         pytest.skip("no chromium installed (apt-get install chromium) - the browser test skips")
-    with viz_cdp.Browser(binary) as b:
+    return binary
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with viz_cdp.Browser(_browser_binary()) as b:
         yield b
+
+
+def test_missing_browser_skips_locally_but_fails_on_ci(monkeypatch):
+    monkeypatch.setattr(viz_cdp, "find_browser", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI machine"):
+        _browser_binary()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no chromium installed"):
+        _browser_binary()
 
 
 def _state(b):
