@@ -169,3 +169,8 @@ def test_numerical_gradient_defaults_and_restores_x() -> None:
 def test_numerical_gradient_needs_floats() -> None:
     with pytest.raises(TypeError, match="floating"):
         numerical_gradient(lambda v: v.sum(), np.array([1, 2]))
+
+
+def test_a_float32_computation_inside_fn_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"float32.*float64"):
+        cr.gradcheck(lambda t: t.astype("float32") * 2, leaf([1.0, 2.0]))

@@ -98,6 +98,11 @@ def gradcheck(
     out = fn(*inputs)
     if not isinstance(out, tensor.Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    if out.dtype.kind == "f" and out.dtype.itemsize < 8:
+        raise TypeError(
+            f"gradcheck: fn returned {out.dtype}; central differences with eps={eps} need the "
+            "whole computation in float64 (a cast inside fn loses the digits they measure)"
+        )
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     targets = [inputs[i] for i in checked]
     if out.requires_grad:
