@@ -171,10 +171,12 @@ def squeeze_case(d: st.DrawFn) -> Case:
 
 @st.composite
 def index_case(d: st.DrawFn) -> Case:
-    """Basic indices, integer arrays (repeats included), boolean masks, and mixtures."""
-    x = d(shapes(min_dims=1).flatmap(floats))
+    """Basic indices (0-d inputs too), integer arrays with repeats, boolean masks, mixtures."""
+    x = d(shapes(min_dims=0).flatmap(floats))
     s = x.shape
-    kinds = ["basic", "integer", "repeat", "mask", "mask_rows"] + (["mixed"] if x.ndim > 1 else [])
+    kinds = ["basic"]
+    if x.ndim > 0:
+        kinds += ["integer", "repeat", "mask", "mask_rows"] + (["mixed"] if x.ndim > 1 else [])
     kind = d(st.sampled_from(kinds))
     index: Any
     if kind == "basic":
