@@ -55,14 +55,10 @@ def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     net.load_state_dict(dict(zip(names, init_weights(), strict=True)))
     opt = optim.SGD(net.parameters(), lr=LR, momentum=0.9, nesterov=True)
     loader = DataLoader(X, y, batch_size=BATCH, shuffle=True, seed=0)
-    epochs = 0
+    trainer = train.Trainer(net, opt, loader, epochs=1, progress=False, verbose=False)
 
     def epoch() -> float:
-        nonlocal epochs
-        epochs += 1
-        trainer = train.Trainer(net, opt, loader, epochs=epochs, progress=False, verbose=False)
-        trainer.history = [{}] * (epochs - 1)  # continue: one more epoch on the same loader
-        trainer.fit()
+        trainer.fit(trainer.epoch + 1)  # one more epoch
         return trainer.last_loss
 
     return epoch

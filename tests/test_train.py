@@ -248,3 +248,14 @@ def test_no_out_dir_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     net, opt, sched = _make("sgd")
     _fit(net, opt, sched, None)
     assert os.listdir(tmp_path) == []
+
+
+def test_fit_again_continues_for_more_epochs() -> None:
+    net, opt, _ = _make("momentum")
+    loader = DataLoader(X, Y, batch_size=25, seed=0)
+    trainer = train.Trainer(net, opt, loader, epochs=2, verbose=False, progress=False)
+    trainer.fit()
+    assert [h["epoch"] for h in trainer.fit(trainer.epoch + 2)] == [1, 2, 3, 4]
+    assert trainer.step == 4 * 5 and loader.epoch == 4
+    with pytest.raises(ValueError, match="epochs"):
+        trainer.fit(0)

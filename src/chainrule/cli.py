@@ -407,7 +407,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.load_checkpoint()
         except (OSError, ValueError, KeyError) as e:
             raise UsageError(f"cannot resume {out}: {e}") from None
-        say(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}")
+        if trainer.epoch >= config["epochs"]:
+            say(f"{out} has completed {trainer.epoch} epochs already (raise --epochs to go on)")
+        else:
+            say(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}")
     else:
         n = [len(s[1]) for s in (splits.train, splits.val, splits.test)]
         say(f"{config['data']}: {n[0]} train / {n[1]} val / {n[2]} test samples of "

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
+from chainrule import _tensor
 from chainrule.data.loader import DataLoader
 from chainrule.nn import functional, init
 from chainrule.train import checkpoint, curves, metrics
@@ -120,8 +120,13 @@ class Trainer:
         """Epochs completed."""
         return len(self.history)
 
-    def fit(self) -> list[dict[str, Any]]:
-        """Train until ``epochs`` epochs are complete (or Ctrl-C); returns the history."""
+    def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``epochs`` epochs (default: the trainer's) are complete, or Ctrl-C;
+        returns the history. A later ``fit(trainer.epoch + 5)`` trains 5 epochs more."""
+        if epochs is not None:
+            if not isinstance(epochs, int) or epochs < 1:
+                raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
+            self.epochs = epochs
         self.interrupted, self._stop = False, False
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +164,7 @@ class Trainer:
         t0, seen0 = time.perf_counter(), run["seen"]
         try:
             for xb, yb in self.loader:
-                scores = model(cr.tensor(xb))
+                scores = model(_tensor.Tensor._wrap(xb))  # the batch as is: no copy
                 loss = loss_fn(scores, yb)
                 if reg > 0:
                     loss = loss + functional.l2_penalty(model, reg)
@@ -173,7 +178,7 @@ class Trainer:
                 run["loss_sum"] += loss_value * len(yb)
                 run["correct"] += int(np.count_nonzero(scores.data.argmax(axis=1) == yb))
                 run["seen"] += len(yb)
-                if bar.n % 10 == 0 or self.loader.position == 0:
+                if self.progress and (bar.n % 10 == 0 or self.loader.position == 0):
                     elapsed = run["time_s"] + time.perf_counter() - t0
                     bar.set_postfix_str(
                         f"loss {run['loss_sum'] / run['seen']:.4f}  "
