@@ -446,3 +446,35 @@ def test_many_detaches_do_not_grow_without_bound() -> None:
     for _ in range(1000):
         w.detach()
     assert w._meta is not None and len(w._meta["sharers"]) <= 18
+
+
+def test_inplace_change_of_an_op_output_through_detach_is_caught() -> None:
+    x = cr.tensor([0.5, -1.0], dtype="float64", requires_grad=True)
+    y = x.exp()  # Exp saves its output for backward
+    y.detach().add_(1.0)
+    with pytest.raises(RuntimeError, match=r"Exp\.backward: its output was modified in place"):
+        y.sum().backward()
+
+
+def test_leaf_hooks_run_under_grad() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    (dx,) = cr.grad((x * x).sum(), x)
+    np.testing.assert_allclose(dx.data, [20.0, 40.0])
+    assert x.grad is None
+
+
+def test_no_grad_as_a_bare_decorator() -> None:
+    w = cr.tensor([1.0], requires_grad=True)
+
+    @cr.no_grad
+    def double(t: cr.Tensor) -> cr.Tensor:
+        return t * 2
+
+    assert not double(w).requires_grad
+    assert double.__name__ == "double"
+
+
+def test_ragged_data_names_chainrule_tensor() -> None:
+    with pytest.raises(ValueError, match=r"chainrule\.tensor"):
+        cr.tensor([[1.0, 2.0], [3.0]])

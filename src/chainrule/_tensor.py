@@ -31,14 +31,16 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to an ndarray: Python floats become float32, float arrays keep theirs."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return np.array(data, dtype=dtype)
-    if isinstance(data, np.ndarray | np.generic):
+    try:
+        if dtype is not None:
+            return np.array(data, dtype=dtype)
         arr = np.array(data)
+    except (ValueError, TypeError) as e:  # ragged lists, strings that are no numbers, ...
+        raise type(e)(f"chainrule.tensor: cannot make a tensor from this data: {e}") from None
+    if isinstance(data, np.ndarray | np.generic):
         if arr.dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(f"chainrule.tensor: unsupported dtype {arr.dtype}")
         return arr
-    arr = np.array(data)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)  # Python floats and lists of them default to float32
     elif arr.dtype.kind not in _NUMERIC_KINDS:
@@ -192,7 +194,7 @@ class Tensor:
             yield self[i]
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray (shared, not copied)."""
+        """The data as an ndarray (shared, not copied; a 0-d op result gives a fresh 0-d array)."""
         return np.asarray(self.data)
 
     def item(self) -> Any:
@@ -331,6 +333,8 @@ class Tensor:
                 other = ref()
                 if other is not None:
                     other._version = self._version
+                    if other._node is not None:  # an op's output, saved by its own node
+                        other._node._set_extra("output_changed", what)
 
     def _value(self, other: Any) -> Any:
         return other.data if isinstance(other, Tensor) else other

@@ -228,7 +228,7 @@ def run(
     if capture is not None:
         for t in capture:
             if t._node is None and t in leaf_grads:
-                captured[t] = leaf_grads[t]
+                captured[t] = _leaf_hooks(t, leaf_grads[t])
         return captured
     _accumulate_leaves(leaf_grads, root_grads)
     return captured
@@ -237,6 +237,12 @@ def run(
 def _output_extras(n: Any, dout: Any) -> Any:
     """Run the output tensor's hooks and fill its .grad if retain_grad() asked for it."""
     extra = n._extra
+    if "output_changed" in extra:
+        raise RuntimeError(
+            f"{type(n).__name__}.backward: its output was modified in place "
+            f"({extra['output_changed']} through a tensor sharing its data, e.g. from detach()) "
+            "after the forward pass, so the value saved for backward is stale"
+        )
     for hook in list(extra.get("hooks", ())):
         out = hook(_tensor.Tensor._wrap(np.asarray(dout)))
         if out is not None:
@@ -250,6 +256,16 @@ def _output_extras(n: Any, dout: Any) -> Any:
     return dout
 
 
+def _leaf_hooks(leaf: _tensor.Tensor, g: Any) -> Any:
+    """Run a leaf's hooks on its total gradient; a returned value replaces it."""
+    meta = leaf._meta
+    for hook in list(meta.get("hooks", ())) if meta is not None else ():
+        out = hook(_tensor.Tensor._wrap(np.asarray(g)))
+        if out is not None:
+            g = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
+    return g
+
+
 def _accumulate_leaves(leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequence[Any]) -> None:
     """Add each leaf's gradient into ``.grad`` (PyTorch semantics: accumulate across calls).
 
@@ -259,12 +275,8 @@ def _accumulate_leaves(leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequen
     seen = set(map(id, root_grads))
     wrap = _tensor.Tensor._wrap
     for leaf, g in leaf_grads.items():
-        meta = leaf._meta
-        if meta is not None and meta.get("hooks"):
-            for hook in list(meta["hooks"]):
-                out = hook(wrap(np.asarray(g)))
-                if out is not None:
-                    g = np.asarray(out.data if isinstance(out, _tensor.Tensor) else out)
+        if leaf._meta is not None:
+            g = _leaf_hooks(leaf, g)
         old = leaf.grad
         if old is not None:
             leaf.grad = wrap(np.asarray(old.data + g))

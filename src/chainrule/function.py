@@ -59,9 +59,22 @@ class no_grad:  # noqa: N801 - PyTorch's name, used as a context manager and a d
     ...     y = w * 2
     >>> y.requires_grad
     False
+    >>> @cr.no_grad          # also as a bare decorator, or as @cr.no_grad()
+    ... def double(t):
+    ...     return t * 2
+    >>> double(w).requires_grad
+    False
     """
 
     _target = False
+
+    def __new__(cls, func: Any = None) -> Any:
+        self = super().__new__(cls)
+        if func is not None:  # used bare, as @no_grad: decorate func right away
+            if not callable(func):
+                raise TypeError(f"{cls.__name__}() takes no arguments (got {func!r})")
+            return self(func)
+        return self
 
     def __enter__(self) -> None:
         self._prev = GradMode.enabled
