@@ -239,3 +239,65 @@ def test_cosine_lr_and_state_round_trip() -> None:
     assert (sched2.last_epoch, sched2.T_max, sched2.eta_min) == (6, 4, 0.1)
     with pytest.raises(ValueError, match="StepLR"):
         optim.StepLR(opt2, 1).load_state_dict(sched.state_dict())
+
+
+BIG = [(300, 500), (500,), (7, 3)]  # 150k elements: the step is split across threads
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: optim.RMSprop(ps, lr=0.01, weight_decay=0.1),
+        lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1),
+        lambda ps: optim.AdamW(ps, lr=0.01),
+    ],
+)
+def test_threaded_step_equals_single_thread(factory) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal(s).astype(np.float32) for s in BIG]
+    gs = [[rng.standard_normal(s).astype(np.float32) for s in BIG] for _ in range(3)]
+    results = []
+    for threads in (1, 2, 3):
+        optim.set_num_threads(threads)
+        try:
+            ps = [nn.Parameter(a.copy()) for a in init]
+            opt = factory(ps)
+            for step_grads in gs:
+                for p, g in zip(ps, step_grads, strict=True):
+                    p.grad = cr.tensor(g)
+                opt.step()
+            results.append([p.data.copy() for p in ps])
+        finally:
+            optim.set_num_threads(None)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)  # the same passes, just on slices
+
+
+def test_threaded_step_follows_replaced_data_and_non_contiguous_params() -> None:
+    optim.set_num_threads(2)
+    try:
+        w = nn.Parameter(np.zeros((400, 400), np.float32))
+        v = nn.Parameter(np.zeros((400, 300), np.float32).T)  # not C-contiguous: one job
+        opt = optim.SGD([w, v], lr=1.0)
+        for p in (w, v):
+            p.grad = cr.tensor(np.ones(p.shape, np.float32))
+        opt.step()
+        assert (w.data == -1).all() and (v.data == -1).all()
+        w.data = np.full((400, 400), 5.0, np.float32)  # the user swapped the array
+        w.grad = cr.tensor(np.ones((400, 400), np.float32))
+        opt.step()
+        assert (w.data == 4).all()
+        w.data = np.zeros((2, 2), np.float32)
+        w.grad = cr.tensor(np.ones((2, 2), np.float32))
+        with pytest.raises(ValueError, match="changed shape"):
+            opt.step()
+    finally:
+        optim.set_num_threads(None)
+
+
+def test_set_num_threads_validates() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        optim.set_num_threads(0)
+    assert optim.get_num_threads() >= 1

@@ -29,7 +29,9 @@ type, the indices and the shapes.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,12 +39,76 @@ import numpy as np
 
 from chainrule import _tensor, function
 
+_CHUNK = 1 << 16  # elements per job when a step is split across threads
+_PARALLEL_MIN = 1 << 17  # below this many parameter elements a step runs on one thread
+_threads: dict[str, Any] = {"n": None, "pool": None, "pid": None}
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use ``n`` threads for optimizer steps on large models (1 turns threading off).
+
+    An update is a few elementwise NumPy passes per parameter, one core each; NumPy releases
+    the GIL inside them, so splitting the parameters into chunks across threads runs the passes
+    in parallel (as PyTorch's multi-threaded elementwise kernels do). The default is the number
+    of cores this process may use, at most 4.
+
+    >>> from chainrule import optim
+    >>> optim.set_num_threads(1); optim.get_num_threads()
+    1
+    >>> optim.set_num_threads(None)  # back to the default
+    """
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_num_threads: n must be a positive int or None, got {n!r}")
+    _threads["n"] = n
+
+
+def get_num_threads() -> int:
+    """The number of threads optimizer steps use (see ``set_num_threads``)."""
+    n = _threads["n"]
+    if n is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        n = _threads["n"] = max(1, min(4, cores))
+    return int(n)
+
+
+def _run_parallel(update: Any, jobs: list[tuple[Any, ...]], threads: int) -> None:
+    """Run the jobs on ``threads`` threads (this one included), balanced by size."""
+    pool = _threads["pool"]
+    if pool is None or _threads["pid"] != os.getpid() or pool._max_workers != threads - 1:
+        # a pool inherited through fork() has no live threads: make a new one
+        pool = _threads["pool"] = concurrent.futures.ThreadPoolExecutor(
+            threads - 1, thread_name_prefix="chainrule-optim"
+        )
+        _threads["pid"] = os.getpid()
+    groups: list[list[tuple[Any, ...]]] = [[] for _ in range(threads)]
+    load = [0] * threads
+    for job in sorted(jobs, key=lambda j: -j[0].size):
+        k = load.index(min(load))
+        groups[k].append(job)
+        load[k] += job[0].size
+
+    def work(group: list[tuple[Any, ...]]) -> None:
+        for job in group:
+            update(*job)
+
+    futures = [pool.submit(work, g) for g in groups[1:] if g]
+    try:
+        work(groups[0])
+    finally:
+        for f in futures:
+            f.result()  # re-raises a worker's exception
+
 
 class Optimizer:
     """Base class: holds the parameters, their buffers, ``lr`` and the step count.
 
     Subclasses list their per-parameter buffers in ``_buffers`` and their hyperparameters in
-    ``_hyper``, and write ``_update(i, p, g, tmp)`` on arrays.
+    ``_hyper``, compute per-parameter scalars in ``_prepare(i)``, and write
+    ``_update(p, g, tmp, state, consts)`` on arrays (or on matching chunks of them: the update
+    must be elementwise).
     """
 
     _buffers: tuple[str, ...] = ()
@@ -76,6 +142,9 @@ class Optimizer:
             {name: np.zeros_like(p.data) for name in self._buffers} for p in params
         ]
         self._tmp = [np.empty_like(p.data) for p in params]
+        self._numel = sum(p.data.size for p in params)
+        self._bound: list[np.ndarray] = [p.data for p in params]
+        self._chunks: list[list[tuple[Any, ...]] | None] = [None] * len(params)
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``.grad = None``)."""
@@ -86,25 +155,73 @@ class Optimizer:
         """Apply one update to every parameter that has a gradient."""
         with function.no_grad():
             self.steps += 1
-            self._begin_step()
             version = function.new_version()  # one stamp for every parameter changed now
+            threads = get_num_threads()
+            parallel = threads > 1 and self._numel >= _PARALLEL_MIN
+            jobs: list[tuple[Any, ...]] = []
             for i, p in enumerate(self.params):
                 g = p.grad
                 if g is None:
                     continue
-                gd = g.data
-                if gd.shape != p.data.shape:
+                pd, gd = p.data, g.data
+                if gd.shape != pd.shape:
                     raise ValueError(
                         f"{type(self).__name__}.step: parameter {i} has shape {p.shape} but its "
                         f"gradient has shape {gd.shape}"
                     )
-                self._update(i, p.data, gd, self._tmp[i])
+                if pd is not self._bound[i]:
+                    self._rebind(i, pd)
+                consts = self._prepare(i)
+                chunks = self._chunk_views(i) if parallel else None
+                if chunks is None:
+                    jobs.append((pd, gd, self._tmp[i], self._state[i], consts))
+                else:
+                    gflat = np.ascontiguousarray(gd).reshape(-1)
+                    for pv, tv, sv, lo, hi in chunks:
+                        jobs.append((pv, gflat[lo:hi], tv, sv, consts))
                 p._version = version  # changed in place: older graphs refuse to backward
+            if parallel and len(jobs) > 1:
+                _run_parallel(self._update, jobs, threads)
+            else:
+                update = self._update
+                for job in jobs:
+                    update(*job)
 
-    def _begin_step(self) -> None:
-        """Per-step scalars (bias corrections); called once before the parameter loop."""
+    def _rebind(self, i: int, data: np.ndarray) -> None:
+        """The user replaced ``param.data``: follow the new array (same shape required)."""
+        if data.shape != self._tmp[i].shape:
+            raise ValueError(
+                f"{type(self).__name__}.step: parameter {i} changed shape from "
+                f"{self._tmp[i].shape} to {data.shape}; make a new optimizer"
+            )
+        self._bound[i] = data
+        self._chunks[i] = None
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _chunk_views(self, i: int) -> list[tuple[Any, ...]] | None:
+        """Matching flat slices of a parameter and its buffers, for the threads (cached)."""
+        chunks = self._chunks[i]
+        if chunks is None:
+            p = self._bound[i]
+            if not p.flags.c_contiguous or p.size <= _CHUNK:
+                return None
+            flat = p.reshape(-1)
+            tmp = self._tmp[i].reshape(-1)
+            state = {k: v.reshape(-1) for k, v in self._state[i].items()}
+            chunks = []
+            for lo in range(0, p.size, _CHUNK):
+                hi = min(lo + _CHUNK, p.size)
+                views = {k: v[lo:hi] for k, v in state.items()}
+                chunks.append((flat[lo:hi], tmp[lo:hi], views, lo, hi))
+            self._chunks[i] = chunks
+        return chunks
+
+    def _prepare(self, i: int) -> Any:
+        """Per-parameter scalars for this step (bias corrections), computed before the update."""
+        return None
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, st: dict[str, np.ndarray], c: Any
+    ) -> None:
         raise NotImplementedError
 
     # -- state ----------------------------------------------------------------------------------
@@ -231,14 +348,16 @@ class SGD(Optimizer):
         self._buffers = ("momentum_buffer",) if momentum else ()
         super().__init__(params, lr)
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, st: dict[str, np.ndarray], c: Any
+    ) -> None:
         if self.weight_decay:
             np.multiply(p, self.weight_decay, out=tmp)
             tmp += g  # g + wd p
             g = tmp
         mu = self.momentum
         if mu:
-            buf = self._state[i]["momentum_buffer"]
+            buf = st["momentum_buffer"]
             buf *= mu
             buf += g
             if self.nesterov:  # d = g + mu buf, applied in two parts (g may live in tmp)
@@ -280,8 +399,10 @@ class RMSprop(Optimizer):
         self.weight_decay = _check("RMSprop: weight_decay", weight_decay, 0.0)
         super().__init__(params, lr)
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
-        v = self._state[i]["square_avg"]
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, st: dict[str, np.ndarray], c: Any
+    ) -> None:
+        v = st["square_avg"]
         if self.weight_decay:
             g = g + self.weight_decay * p  # the rare case allocates
         v *= self.alpha
@@ -333,33 +454,31 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         self._t = [0] * len(self.params)  # steps taken by each parameter (for bias correction)
 
-    def _begin_step(self) -> None:
-        self._consts: dict[int, tuple[float, float]] = {}
-
-    def _constants(self, t: int) -> tuple[float, float]:
-        """(step size, eps) for mt / (sqrt(vt) + eps') to equal the textbook update at step t."""
+    def _prepare(self, i: int) -> tuple[float, float]:
+        """(step size, eps') for mt / (sqrt(vt) + eps') to equal the textbook update at this
+        parameter's step t."""
+        t = self._t[i] = self._t[i] + 1
         b1, b2 = self.betas
         bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
         c = math.sqrt((1.0 - b2) / bc2)  # sqrt(vhat) = c sqrt(vt)
         return self.lr * (1.0 - b1) / (bc1 * c), self.eps / c
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, st: dict[str, np.ndarray], c: Any
+    ) -> None:
         b1, b2 = self.betas
-        t = self._t[i] + 1
-        self._t[i] = t
         wd = self.weight_decay
         if wd and self._decoupled:
             p *= 1.0 - self.lr * wd  # AdamW: decay the weight itself, outside the moments
         elif wd:
             g = g + wd * p  # L2 through the gradient (the rare case allocates)
-        st = self._state[i]
         m, v = st["m"], st["v"]
         m *= b1
         m += g  # mt = b1 mt + g
         v *= b2
         np.multiply(g, g, out=tmp)
         v += tmp  # vt = b2 vt + g^2
-        step, eps = self._constants(t)
+        step, eps = c
         np.sqrt(v, out=tmp)
         tmp += eps
         np.divide(m, tmp, out=tmp)
