@@ -559,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as e:  # cannot write the run directory, disk full, ...
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
     # argparse already names the subcommand in its own errors
     print(message if message.startswith("chainrule") else f"{prog}: error: {message}",
           file=sys.stderr)  # fmt: skip

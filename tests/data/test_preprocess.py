@@ -67,3 +67,15 @@ def test_state_round_trip_and_errors() -> None:
     np.testing.assert_array_equal(t.transform(X), s.transform(X))
     with pytest.raises(ValueError, match=r"shape \(2,\), fitted on \(3,\)"):
         s.transform(X[:, :2])
+
+
+def test_one_global_scale_for_images() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (9000, 6, 6)).astype(np.uint8)  # more rows than one chunk
+    X[:, 0, 0] = 0  # a blank border pixel
+    s = Standardizer(per_feature=False).fit(X)
+    centred = X - X.mean(axis=0)
+    np.testing.assert_allclose(s.std, np.full((6, 6), centred.std()), rtol=1e-6)
+    Z = s.transform(X)
+    assert abs(float(Z.std()) - 1.0) < 1e-4 and np.all(Z[:, 0, 0] == 0)
+    np.testing.assert_allclose(Standardizer().fit(X).std[1:, 1:], X.std(axis=0)[1:, 1:], rtol=1e-6)

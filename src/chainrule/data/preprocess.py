@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 Arrays = tuple[np.ndarray, np.ndarray]
+_CHUNK = 4096  # rows per pass when summing squared deviations
 
 
 def _count(fraction: float | int, n: int, name: str) -> int:
@@ -61,8 +62,8 @@ class Standardizer:
     ``fit`` takes the per-feature mean (the CS231n "mean image") and standard deviation from the
     training split only; ``transform`` applies them to any split. Features with zero spread keep
     scale 1. With ``per_feature=False`` the scale is one number, the standard deviation of all
-    the training pixels (for images, whose border pixels barely vary). ``state_dict()`` holds
-    the statistics as arrays (save them with the model).
+    the training pixels once the mean image is subtracted (for images, whose border pixels
+    barely vary). ``state_dict()`` holds the statistics as arrays (save them with the model).
 
     >>> X_train = np.array([[0.0, 2.0], [2.0, 2.0]])
     >>> s = Standardizer().fit(X_train)
@@ -87,17 +88,21 @@ class Standardizer:
         X = np.asarray(X)
         if len(X) == 0:
             raise ValueError("Standardizer.fit: no samples")
-        self.mean = X.mean(axis=0, dtype=np.float64).astype(self.dtype)
-        if self.scale and not self.per_feature:
-            std = np.full(self.mean.shape, X.std(dtype=np.float64))
-            std[std < 1e-8] = 1.0
-            self.std = std.astype(self.dtype)
-        elif self.scale:
-            std = X.std(axis=0, dtype=np.float64)
-            std[std < 1e-8] = 1.0  # a constant feature (a blank border pixel) stays as it is
-            self.std = std.astype(self.dtype)
-        else:
+        mean = X.mean(axis=0, dtype=np.float64)  # accumulates in float64 without a copy of X
+        self.mean = mean.astype(self.dtype)
+        if not self.scale:
             self.std = np.ones_like(self.mean)
+            return self
+        sq = np.zeros_like(mean)  # sum over samples of (x - mean)^2, per feature
+        for start in range(0, len(X), _CHUNK):  # in chunks: no float64 copy of a big X
+            d = X[start : start + _CHUNK] - mean
+            sq += np.einsum("i...,i...->...", d, d)
+        if self.per_feature:
+            std = np.sqrt(sq / len(X))
+        else:  # one scale: the spread of all the pixels around their own mean image
+            std = np.full(mean.shape, np.sqrt(sq.sum() / sq.size / len(X)))
+        std[std < 1e-8] = 1.0  # a constant feature (a blank border pixel) stays as it is
+        self.std = std.astype(self.dtype)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
