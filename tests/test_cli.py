@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import re
 import signal
@@ -199,6 +200,8 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert {"train", "evaluate", "demo"} <= set(subparsers.choices)
+    if importlib.util.find_spec("chainrule.viz.cli") is not None:
+        assert "explain" in subparsers.choices  # registered by chainrule.viz.cli
     for name, sub in subparsers.choices.items():
         for action in sub._actions:
             assert action.help, f"chainrule {name}: {action.option_strings or action.dest}"

@@ -179,12 +179,11 @@ class Trainer:
                 run["correct"] += int(np.count_nonzero(scores.data.argmax(axis=1) == yb))
                 run["seen"] += len(yb)
                 if self.progress and (bar.n % 10 == 0 or self.loader.position == 0):
-                    elapsed = run["time_s"] + time.perf_counter() - t0
                     bar.set_postfix_str(
                         f"loss {run['loss_sum'] / run['seen']:.4f}  "
                         f"acc {run['correct'] / run['seen']:.2%}  "
                         f"{(run['seen'] - seen0) / max(time.perf_counter() - t0, 1e-9):,.0f} "
-                        f"samples/s  {elapsed:.1f}s",
+                        "samples/s",
                         refresh=False,
                     )
                 bar.update()
