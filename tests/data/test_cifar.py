@@ -102,8 +102,9 @@ def test_python_label_out_of_range(tmp_path: Path) -> None:
         pickle.dumps({"data": np.zeros((2, 5), np.uint8), "labels": [0, 1]}, protocol=4),
         pickle.dumps({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}, protocol=4),
         pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, protocol=4),
+        pickle.dumps({"data": np.full((1, 3072), 7, dtype=object), "labels": [0]}, protocol=2),
     ],
-    ids=["garbage", "a-list", "wrong-width", "wrong-dtype", "label-count"],
+    ids=["garbage", "a-list", "wrong-width", "wrong-dtype", "label-count", "object-array"],
 )
 def test_corrupt_python_batch(tmp_path: Path, payload: bytes) -> None:
     tmp_path.joinpath("test_batch").write_bytes(payload)
