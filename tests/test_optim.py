@@ -263,6 +263,7 @@ def test_threaded_step_equals_single_thread(factory) -> None:  # type: ignore[no
         try:
             ps = [nn.Parameter(a.copy()) for a in init]
             opt = factory(ps)
+            opt._parallel_min = 0  # SGD keeps small models on one thread by default
             for step_grads in gs:
                 for p, g in zip(ps, step_grads, strict=True):
                     p.grad = cr.tensor(g)
@@ -281,6 +282,7 @@ def test_threaded_step_follows_replaced_data_and_non_contiguous_params() -> None
         w = nn.Parameter(np.zeros((400, 400), np.float32))
         v = nn.Parameter(np.zeros((400, 300), np.float32).T)  # not C-contiguous: one job
         opt = optim.SGD([w, v], lr=1.0)
+        opt._parallel_min = 0
         for p in (w, v):
             p.grad = cr.tensor(np.ones(p.shape, np.float32))
         opt.step()

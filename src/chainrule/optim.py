@@ -113,6 +113,7 @@ class Optimizer:
 
     _buffers: tuple[str, ...] = ()
     _hyper: tuple[str, ...] = ()
+    _parallel_min = _PARALLEL_MIN  # parameter elements from which a step uses threads
 
     def __init__(self, params: Iterable[Any], lr: float) -> None:
         params = list(params)
@@ -157,7 +158,7 @@ class Optimizer:
             self.steps += 1
             version = function.new_version()  # one stamp for every parameter changed now
             threads = get_num_threads()
-            parallel = threads > 1 and self._numel >= _PARALLEL_MIN
+            parallel = threads > 1 and self._numel >= self._parallel_min
             jobs: list[tuple[Any, ...]] = []
             for i, p in enumerate(self.params):
                 g = p.grad
@@ -331,6 +332,9 @@ class SGD(Optimizer):
     """
 
     _hyper = ("momentum", "nesterov", "weight_decay")
+    # two to four cheap passes: threads pay only on very large models (measured on W2, where
+    # they competed with OpenBLAS's still-spinning GEMM threads and lost)
+    _parallel_min = 1 << 22
 
     def __init__(
         self,
