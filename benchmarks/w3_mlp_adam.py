@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +92,8 @@ def numpy_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     return step
 
 
-def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+def chainrule_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
+    """The step in three parts (forward, backward, optimizer step), each fed the last's output."""
     import chainrule as cr
     from chainrule import nn, optim
     from chainrule.nn import functional as F  # noqa: N812
@@ -100,17 +104,22 @@ def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     opt = optim.Adam(net.parameters(), lr=LR)
     Xt = cr.tensor(X)
 
-    def step() -> float:
-        loss = F.cross_entropy(net(Xt), y)
+    def forward(_: Any) -> Any:
+        return F.cross_entropy(net(Xt), y)
+
+    def backward(loss: Any) -> Any:
         opt.zero_grad()
         loss.backward()
+        return loss
+
+    def step(loss: Any) -> float:
         opt.step()
-        return loss.item()
+        return float(loss.item())
 
-    return step
+    return [forward, backward, step]
 
 
-def torch_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+def torch_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
     import torch
 
     layers: list[torch.nn.Module] = []
@@ -125,14 +134,48 @@ def torch_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
 
-    def step() -> float:
-        loss = torch.nn.functional.cross_entropy(net(Xt), yt)
+    def forward(_: Any) -> Any:
+        return torch.nn.functional.cross_entropy(net(Xt), yt)
+
+    def backward(loss: Any) -> Any:
         opt.zero_grad()
         loss.backward()
-        opt.step()
-        return loss.item()
+        return loss
 
-    return step
+    def step(loss: Any) -> float:
+        opt.step()
+        return float(loss.item())
+
+    return [forward, backward, step]
+
+
+def whole(parts: list[Callable[[Any], Any]]) -> Callable[[], Any]:
+    forward, backward, step = parts
+
+    def run_step() -> Any:
+        return step(backward(forward(None)))
+
+    return run_step
+
+
+def split_ms(parts: list[Callable[[Any], Any]], n: int) -> list[float]:
+    """Median milliseconds of forward, backward and optimizer step over n full steps."""
+    times: list[list[float]] = [[], [], []]
+    for _ in range(n):
+        value: Any = None
+        for k, part in enumerate(parts):
+            t0 = time.perf_counter()
+            value = part(value)
+            times[k].append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in times]
+
+
+def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    return whole(chainrule_parts(X, y))
+
+
+def torch_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    return whole(torch_parts(X, y))
 
 
 def measure(tuned: bool, quick: bool) -> dict[str, float]:
@@ -156,10 +199,16 @@ def measure(tuned: bool, quick: bool) -> dict[str, float]:
     losses = {k: f() for k, f in fns.items()}  # same weights, same first loss (a check)
     assert max(losses.values()) - min(losses.values()) < 1e-3, losses
     times = interleaved(fns, repeats=5 if quick else 15, number=5 if quick else 20)
-    return {k: v * 1e3 for k, v in times.items()}
+    out = {k: v * 1e3 for k, v in times.items()}
+    # where the time goes: forward / backward / optimizer step, separately timed
+    n = 10 if quick else 60
+    out["split:chainrule"] = split_ms(chainrule_parts(X, y), n)  # type: ignore[assignment]
+    if "torch" in fns:
+        out["split:torch"] = split_ms(torch_parts(X, y), n)  # type: ignore[assignment]
+    return out
 
 
-def in_subprocess(tuned: bool, quick: bool) -> dict[str, float]:
+def in_subprocess(tuned: bool, quick: bool) -> dict[str, Any]:
     args = [sys.executable, __file__, "--worker", "tuned" if tuned else "default"]
     if quick:
         args.append("--quick")
@@ -172,9 +221,17 @@ def in_subprocess(tuned: bool, quick: bool) -> dict[str, float]:
 def run(quick: bool = False) -> list[Row]:
     rows = []
     for tuned in (False, True):
-        ms = in_subprocess(tuned, quick)
+        result = in_subprocess(tuned, quick)
+        splits = {k.split(":")[1]: v for k, v in result.items() if k.startswith("split:")}
+        ms = {k: v for k, v in result.items() if not k.startswith("split:")}
         met = ms["chainrule"] <= ms["torch"] if "torch" in ms else None
         notes = [f"chainrule / hand-written NumPy = {ms['chainrule'] / ms['numpy']:.2f}x"]
+        for impl, parts in splits.items():
+            notes.append(
+                f"{impl} forward / backward / optimizer step = "
+                + " / ".join(f"{v:.2f}" for v in parts)
+                + " ms"
+            )
         notes.append(
             "glibc mallopt via chainrule.nn.tune_malloc(), applied to all three in one process"
             if tuned
