@@ -239,6 +239,9 @@ def test_cosine_lr_and_state_round_trip() -> None:
     assert (sched2.last_epoch, sched2.T_max, sched2.eta_min) == (6, 4, 0.1)
     with pytest.raises(ValueError, match="StepLR"):
         optim.StepLR(opt2, 1).load_state_dict(sched.state_dict())
+    with pytest.raises(ValueError, match="unknown keys \\['optimizer'\\]"):
+        sched2.load_state_dict({**sched.state_dict(), "optimizer": "x"})
+    assert sched2.optimizer is opt2
 
 
 BIG = [(300, 500), (500,), (7, 3)]  # 150k elements: the step is split across threads

@@ -579,9 +579,15 @@ class LRScheduler:
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: state is for {state.get('type')!r}"
             )
-        for k, v in state.items():
-            if k != "type":
-                setattr(self, k, v)
+        own = {k for k in vars(self) if k != "optimizer"}
+        unknown = sorted(set(state) - own - {"type"})
+        missing = sorted(own - set(state))
+        if unknown or missing:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: unknown keys {unknown}, missing {missing}"
+            )
+        for k in own:
+            setattr(self, k, state[k])
 
 
 class StepLR(LRScheduler):

@@ -107,6 +107,8 @@ def test_bad_targets_are_refused(loss) -> None:  # type: ignore[no-untyped-def]
         loss(z, np.array([[0, 1, 2]]))
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         loss(rand(4), np.array([0]))
+    with pytest.raises(ValueError, match="empty batch"):
+        loss(rand(0, 4), np.zeros(0, np.int64))
 
 
 def test_l2_penalty_leaves_biases_and_batchnorm_out() -> None:

@@ -343,6 +343,8 @@ def _check_targets(targets: Any, scores: np.ndarray, op: str) -> np.ndarray:
     if scores.ndim != 2:
         raise ValueError(f"{op}: scores must have shape (N, C), got {scores.shape}")
     n, c = scores.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"{op}: scores of shape {scores.shape}: an empty batch has no mean loss")
     if y.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: targets must be integer class indices, got dtype {y.dtype} "
