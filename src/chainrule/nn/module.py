@@ -16,12 +16,13 @@ same in ``named_parameters()``, ``state_dict()`` and the files ``chainrule.save`
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule import _tensor
+from chainrule import _tensor, function
 
 
 class Parameter(_tensor.Tensor):
@@ -277,7 +278,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        start = _next_seq()  # every node this call records gets a larger _seq
+        out = self.forward(*args, **kwargs)
+        # Tag the output's node with (this module, start) for chainrule.explain, which draws
+        # one box per module: its nodes are those behind the output with _seq > start. Inner
+        # modules return first, so the list runs inner -> outer. Nothing when nothing recorded.
+        if isinstance(out, _Tensor):
+            node = out._node
+            if node is not None and node._seq > start:
+                extra = node._extra
+                if extra is None:
+                    node._extra = {"modules": [(weakref.ref(self), start)]}
+                elif "modules" in extra:
+                    extra["modules"].append((weakref.ref(self), start))
+                else:
+                    extra["modules"] = [(weakref.ref(self), start)]
+        return out
 
     # -- printing -------------------------------------------------------------------------------
 
@@ -299,6 +315,10 @@ class Module:
         if top:
             out += f"  # {self.num_parameters():,} parameters"
         return out
+
+
+_Tensor = _tensor.Tensor
+_next_seq = function._next_seq
 
 
 class Sequential(Module):

@@ -32,7 +32,7 @@ import numpy as np
 
 from chainrule import _tensor, engine
 from chainrule import anomaly as anomaly_mod
-from chainrule.viz import gates
+from chainrule.viz import gates, modules
 
 MAX_EXPLAIN_NODES = 20_000  # beyond this the text itself is no help; pictures stop at 300
 INLINE_SIZE = 8  # arrays with at most this many elements are written out in full
@@ -57,10 +57,17 @@ class Node:
     grad: np.ndarray | None
     requires_grad: bool
     anomaly: str | None = None
+    module: str | None = None  # a collapsed module call: the module's repr (see viz.modules)
+    caption: tuple[str, ...] = ()  # lines drawn under the label (default: the shape)
+    members: tuple[str, ...] = ()  # a module call's gates: "q = linear(x, w, b)" ...
 
     @property
     def is_input(self) -> bool:
         return self.op is None
+
+    @property
+    def is_module(self) -> bool:
+        return self.module is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -147,12 +154,12 @@ def _collect(root: Any) -> _Walk:
     return w
 
 
-def _fmt(precision: int) -> gates.Fmt:
+def _fmt(precision: int, inline: int = INLINE_SIZE) -> gates.Fmt:
     def f(v: Any) -> str:
         a = np.asarray(v)
         if a.size == 1:
             return _scalar(a.reshape(()).item(), precision)
-        if a.size <= INLINE_SIZE:
+        if a.size <= inline:
             return _nested(a.tolist(), precision)
         return f"<shape {a.shape}, norm {_scalar(float(np.linalg.norm(a)), precision)}>"
 
@@ -205,6 +212,7 @@ class Explanation:
     ``nodes`` are in forward order; ``edges`` carry each value and the gradient flowing back
     along them; ``steps`` are the walk-through: forward steps, then backward steps in the
     order backprop runs, then the inputs' gradients. ``print(e)`` writes it all out.
+    ``collapsed``: a network's graph drawn one node per module call (see ``viz.modules``).
     """
 
     def __init__(
@@ -217,6 +225,7 @@ class Explanation:
         note: str | None,
         title: str | None,
         fns: list[Any],
+        collapsed: bool = False,
     ) -> None:
         self.nodes = tuple(nodes)
         self.edges = tuple(edges)
@@ -225,8 +234,10 @@ class Explanation:
         self.precision = precision
         self.note = note  # why the backward pass is missing, when it is
         self.title = title or self.output.name
-        self._fns = fns  # the gate behind each node (None for inputs), for the Jacobian lens
-        self.format = _fmt(precision)
+        self._fns = fns  # the gate behind each node (None for inputs and modules), for the lens
+        self.collapsed = collapsed
+        # collapsed: every non-scalar as its shape and norm, as the pictures show it
+        self.format = _fmt(precision, 1 if collapsed else INLINE_SIZE)
 
     # -- data -------------------------------------------------------------------------------
 
@@ -274,6 +285,7 @@ class Explanation:
         return {
             "title": self.title,
             "note": self.note,
+            "collapsed": self.collapsed,
             "nodes": [
                 {
                     "index": n.index,
@@ -286,6 +298,9 @@ class Explanation:
                     "value": f(n.value),
                     "grad": None if n.grad is None else f(n.grad),
                     "anomaly": n.anomaly,
+                    "module": n.module,
+                    "caption": list(n.caption),
+                    "members": list(n.members),
                 }
                 for n in self.nodes
             ],
@@ -325,7 +340,13 @@ class Explanation:
             rows.append((n.name, "input" if n.is_input else n.label, n.formula, f(n.value) + mark))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         vw = max(len(r[3].split("   <--")[0]) for r in rows)
-        lines = [f"Explanation of {self.title}", "", "Forward pass"]
+        lines = [f"Explanation of {self.title}"]
+        if self.collapsed:
+            lines.append(
+                "(one node per module call, gradients as norms; explain(y, collapse=False) "
+                "shows every gate)"
+            )
+        lines += ["", "Forward pass"]
         for r in rows:
             cells = "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True))
             value, _, mark = r[3].partition("   <--")
@@ -346,9 +367,11 @@ class Explanation:
         return self.text()
 
     def __repr__(self) -> str:
+        modules = sum(n.is_module for n in self.nodes)
         return (
-            f"<Explanation of {self.title}: {len(self.nodes)} nodes, "
-            f"{sum(s.kind == 'backward' for s in self.steps)} backward steps>"
+            f"<Explanation of {self.title}: {len(self.nodes)} nodes"
+            + (f" ({modules} modules)" if modules else "")
+            + f", {sum(s.kind == 'backward' for s in self.steps)} backward steps>"
         )
 
     # -- pictures and the lens (each lives in its own module) -------------------------------
@@ -376,7 +399,13 @@ class Explanation:
         computes instead (see ``viz.jacobian``)."""
         from chainrule.viz import jacobian
 
-        return jacobian.lens(self, self.node(node))
+        n = self.node(node)
+        if n.module is not None:
+            raise ValueError(
+                f"{n.name} is a module call ({n.module}), not one gate: explain(y, "
+                "collapse=False) shows its gates, each with its Jacobian"
+            )
+        return jacobian.lens(self, n)
 
     def _repr_svg_(self) -> str | None:
         from chainrule.viz import layout
@@ -404,6 +433,8 @@ def explain(
     anomaly: anomaly_mod.AnomalyError | None = None,
     precision: int | None = None,
     title: str | None = None,
+    model: Any = None,
+    collapse: bool | None = None,
 ) -> Explanation:
     """Explain the graph behind ``y``: its forward values and every step of its backward pass.
 
@@ -417,6 +448,12 @@ def explain(
     ``AnomalyError`` raised under ``detect_anomaly()`` in a forward pass (the graph up to the
     gate that made the NaN is explained), and ``anomaly=err`` marks the gate named by an error
     raised in a backward pass. A NaN or inf is marked where it first appeared in any case.
+
+    A network's graph (built by ``chainrule.nn`` modules, with non-scalar values) collapses
+    into one node per call of a leaf module (Linear, ReLU ...), showing shapes and gradient
+    norms; gates outside any module (the loss) stay gates. ``collapse=False`` shows every gate,
+    ``collapse=True`` collapses a scalar graph too. Modules are named from the outermost
+    module's ``named_modules()`` (``layers.0``), or from ``model``'s when given.
 
     >>> import chainrule as cr
     >>> w = cr.tensor(3.0, requires_grad=True, dtype="float64")
@@ -441,15 +478,22 @@ def explain(
         forward_error, y = y, _from_error(y)
     if not isinstance(y, _tensor.Tensor):
         raise TypeError(f"explain: expected a chainrule Tensor, got {type(y).__name__}")
+    if model is not None and not hasattr(model, "named_modules"):
+        raise TypeError(f"explain: model must be a chainrule.nn.Module, got {type(model).__name__}")
     walk = _collect(y)
-    if names is not None:  # explicit names first, then labels
-        nodes_names = _name_nodes(walk, {id(t): n for n, t in names.items()}, {})
-    else:  # labels (t.name) first, then the caller's variable names
-        nodes_names = _name_nodes(walk, {}, _caller_names(1))
+    calls, seen = modules.find(walk.tensors)
+    strong, weak = modules.names(walk.tensors, calls, seen, model) if seen else ({}, {})
+    if names is not None:  # explicit names first, then labels, then module names
+        explicit = {id(t): n for n, t in names.items()}
+        nodes_names = _name_nodes(walk, explicit, strong, {}, weak)
+    else:  # labels (t.name), qualified module names, the caller's variable names, the rest
+        nodes_names = _name_nodes(walk, {}, strong, _caller_names(1), weak)
     small = all(t.data.size == 1 for t in walk.tensors)
     p = precision if precision is not None else (2 if small else 3)
-    f = _fmt(p)
-    return _build(walk, nodes_names, y, gradient, f, p, anomaly, forward_error, title)
+    fold = bool(calls) and (not small if collapse is None else collapse)
+    f = _fmt(p, 1 if fold else INLINE_SIZE)
+    e = _build(walk, nodes_names, y, gradient, f, p, anomaly, forward_error, title)
+    return modules.collapse(e, walk.tensors, calls) if fold else e
 
 
 def _from_error(err: anomaly_mod.AnomalyError) -> Any:
@@ -465,10 +509,16 @@ def _from_error(err: anomaly_mod.AnomalyError) -> Any:
     return t
 
 
-def _name_nodes(walk: _Walk, first: dict[int, str], last: dict[int, str]) -> list[str]:
+def _name_nodes(walk: _Walk, *tiers: dict[int, str]) -> list[str]:
+    """One name per tensor: explicit names, then ``t.name``, then the other tiers in order
+    (id(tensor) -> name), then q, r, s ... (f for the output)."""
+    first, rest = tiers[0], tiers[1:]
     names: list[str | None] = []
     for t in walk.tensors:
-        names.append(first.get(id(t)) or t.name or last.get(id(t)))
+        name = first.get(id(t)) or t.name
+        for tier in rest:
+            name = name or tier.get(id(t))
+        names.append(name)
     taken = {n for n in names if n}
     # the output is f, as in the lecture, unless that name is taken
     out = len(walk.tensors) - 1

@@ -1,10 +1,11 @@
 """Left-to-right layered layout of an explained graph, as the slides draw it (no Graphviz).
 
-Gates sit in the column of their longest path from the inputs; each input sits one column
-before its first consumer (so w2 of the sigmoid neuron enters next to its ``+`` gate, as on the
-slide). Within a column, a few barycentric sweeps order the nodes by the mean row of their
-neighbours, which removes most edge crossings. The output gets one more column for the arrow
-that carries f's value and the starting gradient 1.
+Gates sit in the column of their longest path from the inputs, moved right up to the column
+before their first reader (so a side branch, a loss's penalty, joins where it is used); each
+input sits one column before its first consumer (so w2 of the sigmoid neuron enters next to
+its ``+`` gate, as on the slide). Within a column, a few barycentric sweeps order the nodes
+by the mean row of their neighbours, which removes most edge crossings. The output gets one
+more column for the arrow that carries f's value and the starting gradient 1.
 
 >>> import chainrule as cr
 >>> e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
@@ -60,6 +61,9 @@ def layout(explanation: Any, dx: float | None = None, dy: float = 92.0) -> Layou
     col: dict[int, int] = {}
     for n in nodes:  # forward order: inputs of a gate come before it
         col[n.index] = 0 if n.is_input else 1 + max((col[j] for j in n.inputs), default=0)
+    for n in reversed(nodes):  # a side branch (a loss's penalty term) moves up to its reader
+        if not n.is_input and consumers[n.index]:
+            col[n.index] = min(col[c] for c in consumers[n.index]) - 1
     for n in nodes:
         if n.is_input and consumers[n.index]:
             col[n.index] = min(col[c] for c in consumers[n.index]) - 1
@@ -84,7 +88,9 @@ def layout(explanation: Any, dx: float | None = None, dy: float = 92.0) -> Layou
                 row[i] = float(k)
     vector = any(n.value.size > 1 for n in nodes)
     longest = max(len(t) for e in explanation.edges for t in edge_labels(explanation, e))
-    step_x = dx if dx is not None else max(150.0, 7.0 * longest + 70)
+    # room between two columns for the widest node's halves and the longest edge label
+    widest = max(half_size(n)[0] for n in nodes)
+    step_x = dx if dx is not None else max(150.0, 7.0 * longest + 30 + 2 * widest)
     tallest = max(len(c) for c in columns)
     margin = 50.0
     xs: dict[int, float] = {}
@@ -105,10 +111,10 @@ def edge_labels(explanation: Any, edge: Any) -> tuple[str, str]:
     """The two labels of an edge: its forward value and its gradient ("" when none).
 
     Small values are written out; larger ones (a network's activations) show their shape and
-    the gradient's norm instead.
+    the gradient's norm instead, as does every non-scalar of a graph collapsed into modules.
     """
     f = explanation.format
-    small = edge.value.size <= 4
+    small = edge.value.size <= (1 if getattr(explanation, "collapsed", False) else 4)
     value = f(edge.value) if small else f"shape {tuple(edge.value.shape)}"
     if edge.grad is None:
         grad = ""
@@ -122,9 +128,12 @@ def edge_labels(explanation: Any, edge: Any) -> tuple[str, str]:
 
 
 def node_lines(node: Any) -> list[str]:
-    """What a node's shape shows: its label, and its shape when it is not a scalar."""
+    """What a node's shape shows: its label, then its caption (a module's output shape and
+    gradient norm) or else its shape when it is not a scalar."""
     lines = [node.label]
-    if node.value.size > 1:
+    if node.caption:
+        lines.extend(node.caption)
+    elif node.value.size > 1:
         lines.append("x".join(str(d) for d in node.shape))
     return lines
 
@@ -133,6 +142,8 @@ def half_size(node: Any) -> tuple[float, float]:
     """Half the width and height of a node's shape (a circle for short gate labels)."""
     lines = node_lines(node)
     w = max(len(s) for s in lines)
+    if getattr(node, "module", None) is not None:
+        return max(30.0, 4.2 * w + 12), 7.0 * len(lines) + 12  # a box, never a circle
     return max(20.0, 4.2 * w + 10), 20.0 if len(lines) == 1 else 26.0
 
 

@@ -87,15 +87,16 @@ def figure(explanation: Any, dpi: int = 110) -> Any:
         x, y = lay.x[n.index], lay.y[n.index]
         hw, hh = layout_mod.half_size(n)
         edge, lw = ("#d50000", 3.5) if n.anomaly else ("#333333", 1.3)
-        face = "#eef3fb" if n.is_input else "#fffbe6"
-        if not n.is_input and hw <= 20 and hh <= 20:
+        module = getattr(n, "module", None) is not None
+        face = svg.INPUT_FILL if n.is_input else svg.MODULE_FILL if module else "#fffbe6"
+        if not n.is_input and not module and hw <= 20 and hh <= 20:
             shape: Any = Circle((x, y), 20, facecolor=face, edgecolor=edge, linewidth=lw)
         else:
             shape = FancyBboxPatch(
                 (x - hw, y - hh),
                 2 * hw,
                 2 * hh,
-                boxstyle=f"round,pad=0,rounding_size={6 if n.is_input else min(hh, hw)}",
+                boxstyle=f"round,pad=0,rounding_size={6 if n.is_input or module else min(hh, hw)}",
                 facecolor=face,
                 edgecolor=edge,
                 linewidth=lw,

@@ -26,6 +26,8 @@ from chainrule.viz import layout as layout_mod
 VALUE_COLOR = "#1b7f1b"
 GRAD_COLOR = "#c62828"
 ANOMALY_COLOR = "#d50000"
+INPUT_FILL = "#eef3fb"
+MODULE_FILL = "#eaf5ea"
 HALO = 'stroke="white" stroke-width="3" paint-order="stroke"'  # labels stay legible on lines
 
 
@@ -118,7 +120,8 @@ def to_svg(explanation: Any) -> str:
 
 def _node(n: Any, x: float, y: float, step: int) -> str:
     hw, hh = layout_mod.half_size(n)
-    cls = "node input" if n.is_input else "node gate"
+    module = getattr(n, "module", None) is not None
+    cls = "node input" if n.is_input else "node module" if module else "node gate"
     stroke, width = ("#333", 1.5)
     if n.anomaly:
         cls += " anomaly"
@@ -128,10 +131,12 @@ def _node(n: Any, x: float, y: float, step: int) -> str:
     ]
     if n.anomaly:
         parts.append(f"<title>{escape(n.anomaly)}</title>")
-    if n.is_input:
+    elif module:  # hovering a box shows the module and the gates inside it
+        parts.append(f"<title>{escape(chr(10).join([n.module, *n.members]))}</title>")
+    if n.is_input or module:
         shape = (
             f'<rect x="{x - hw:.1f}" y="{y - hh:.1f}" width="{2 * hw:.1f}" '
-            f'height="{2 * hh:.1f}" rx="6" fill="#eef3fb"'
+            f'height="{2 * hh:.1f}" rx="6" fill="{MODULE_FILL if module else INPUT_FILL}"'
         )
     elif hw <= 20 and hh <= 20:
         shape = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="20" fill="#fffbe6"'
