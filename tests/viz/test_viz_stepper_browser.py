@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 import chainrule as cr
@@ -99,3 +100,24 @@ def test_buttons_step_too(browser, tmp_path):
     browser.key("End", 35)
     final = _state(browser)["text"]
     assert "dx = -4.00" in final and "dy = -4.00" in final and "dz = 3.00" in final
+
+
+def test_a_network_steps_one_module_at_a_time(browser, tmp_path):
+    from chainrule import nn
+
+    net = nn.MLP([4, 8, 3], rng=np.random.default_rng(0))
+    X = cr.tensor(np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32))
+    e = cr.explain(nn.functional.cross_entropy(net(X), np.array([0, 1, 2, 0, 1])), model=net)
+    assert e.collapsed
+    page = tmp_path / "mlp.html"
+    e.to_html(str(page))
+    browser.open(page.as_uri())
+    for step in e.steps:
+        s = _state(browser)
+        assert s["text"] == step.text
+        assert s["downs"] == [e.format(t.downstream) for t in step.terms]  # shapes and norms
+        if step.node is not None:
+            assert s["current"] == [f"node-{step.node}"]
+        browser.key("ArrowRight", 39)
+    boxes = [s.node for s in e.steps if s.kind == "backward" and s.node is not None]
+    assert [e.nodes[i].name for i in boxes] == ["f", "mlp.2", "mlp.1", "mlp.0"]
