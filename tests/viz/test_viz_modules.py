@@ -4,6 +4,7 @@ Module.__call__ leaves on its output's node (no node added, no gradient changed)
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -347,3 +348,15 @@ def test_the_drawing_limit_applies_after_collapsing():
     assert len(e.nodes) == 9  # X, weight, bias, 5 boxes, the sum
     ET.fromstring(e.to_svg())
     assert e._repr_svg_() is not None
+
+
+def test_a_freed_graph_still_collapses_its_forward_pass():
+    net, _, _, loss = _network()
+    loss.backward()
+    e = cr.explain(loss, model=net)
+    assert e.collapsed and "freed" in (e.note or "")
+    assert [n.name for n in e.nodes if n.is_module] == ["layers.0", "layers.1", "layers.2"]
+    assert all(s.kind == "forward" for s in e.steps)
+    texts = [s.text for s in e.steps]
+    assert any(t.startswith("layers.1 = ReLU()(layers.0) = <shape (6, 8), norm") for t in texts)
+    assert re.search(r"\n  layers\.1 +ReLU +ReLU\(layers\.0\) +<shape \(6, 8\)", str(e))

@@ -184,33 +184,7 @@ def collapse(e: Any, tensors: list[Any], calls: list[Call]) -> Any:
     def rep(i: int) -> int:
         return new[calls[owner[i]].output] if i in owner else new[i]
 
-    # edges: those inside a box vanish; those into a box merge per source (their gradients
-    # add: the downstream gradient through the whole module)
-    edges: list[Any] = []
-    into: dict[tuple[int, int], int] = {}  # (source, box) -> position in edges
-    box_inputs: dict[int, list[int]] = {}
-    for ed in e.edges:
-        s = rep(ed.source)
-        if ed.target is None:
-            edges.append(dataclasses.replace(ed, source=s))
-            continue
-        t = rep(ed.target)
-        if s == t:
-            continue
-        if ed.target not in owner:
-            edges.append(dataclasses.replace(ed, source=s, target=t))
-            continue
-        k = into.get((s, t))
-        if k is None:
-            slots = box_inputs.setdefault(t, [])
-            into[(s, t)] = len(edges)
-            edges.append(ex.Edge(s, t, len(slots), ed.value, ed.grad))
-            slots.append(s)
-        elif ed.grad is not None:
-            old = edges[k]
-            grad = ed.grad if old.grad is None else old.grad + ed.grad
-            edges[k] = dataclasses.replace(old, grad=grad)
-
+    edges, box_inputs = _edges(e.edges, owner, rep)
     out_nodes: list[Any] = []
     fns: list[Any] = []
     member_names: dict[int, list[str]] = {}
@@ -231,7 +205,7 @@ def collapse(e: Any, tensors: list[Any], calls: list[Call]) -> Any:
         ins = tuple(box_inputs.get(i, ()))
         label = short_label(c.module)
         cls = type(c.module).__name__
-        names = ", ".join(out_nodes[j].name for j in ins)
+        args = ", ".join(out_nodes[j].name for j in ins)
         caption = ["out " + "x".join(str(d) for d in n.shape)]
         if n.grad is not None:
             caption.append(f"|grad| {f(np.asarray(np.linalg.norm(n.grad)))}")
@@ -242,7 +216,7 @@ def collapse(e: Any, tensors: list[Any], calls: list[Call]) -> Any:
                 name=n.name,
                 op=cls,
                 label=label,
-                formula=f"{cls}({names})",
+                formula=f"{cls}({args})",
                 inputs=ins,
                 value=n.value,
                 grad=n.grad,
@@ -305,7 +279,8 @@ def collapse(e: Any, tensors: list[Any], calls: list[Call]) -> Any:
             )
         elif calls[owner[s.node]].output == s.node:
             steps.append(_box_step(out_nodes[new[s.node]], s, edges, out_nodes, fanout, f, oname))
-    steps.append(_gradients(out_nodes, edges, f, oname))
+    if e.note is None:  # a backward pass ran: the inputs' gradients close it
+        steps.append(_gradients(out_nodes, edges, f, oname))
     return ex.Explanation(
         out_nodes,
         edges,
@@ -317,6 +292,41 @@ def collapse(e: Any, tensors: list[Any], calls: list[Call]) -> Any:
         fns,
         collapsed=True,
     )
+
+
+def _edges(
+    edges: tuple[Any, ...], owner: dict[int, int], rep: Any
+) -> tuple[list[Any], dict[int, list[int]]]:
+    """The collapsed edges, and each box's sources in slot order. Edges inside a box vanish;
+    edges from one source into a box merge, their gradients added (the gradient through the
+    whole module)."""
+    from chainrule.viz import explanation as ex
+
+    out: list[Any] = []
+    into: dict[tuple[int, int], int] = {}  # (source, box) -> position in out
+    box_inputs: dict[int, list[int]] = {}
+    for ed in edges:
+        s = rep(ed.source)
+        if ed.target is None:
+            out.append(dataclasses.replace(ed, source=s))
+            continue
+        t = rep(ed.target)
+        if s == t:
+            continue
+        if ed.target not in owner:
+            out.append(dataclasses.replace(ed, source=s, target=t))
+            continue
+        k = into.get((s, t))
+        if k is None:
+            slots = box_inputs.setdefault(t, [])
+            into[(s, t)] = len(out)
+            out.append(ex.Edge(s, t, len(slots), ed.value, ed.grad))
+            slots.append(s)
+        elif ed.grad is not None:
+            old = out[k]
+            grad = ed.grad if old.grad is None else old.grad + ed.grad
+            out[k] = dataclasses.replace(old, grad=grad)
+    return out, box_inputs
 
 
 def _box_step(
