@@ -8,12 +8,20 @@ shared and noisy: every figure is a median of repeats, and RESULTS.md reports ra
 from __future__ import annotations
 
 import gc
+import itertools
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -87,3 +95,24 @@ def machine() -> str:
     except ImportError:
         pass
     return ", ".join(parts)
+
+
+def mlp_weights(sizes: Sequence[int], seed: int = 1) -> list[np.ndarray]:
+    """W1, b1, W2, b2, ... with W of shape (in, out), Kaiming init, float32: every
+    implementation of a workload starts from these same arrays."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d_in, d_out in itertools.pairwise(sizes):
+        out.append((rng.standard_normal((d_in, d_out)) * np.sqrt(2 / d_in)).astype(np.float32))
+        out.append(np.zeros(d_out, np.float32))
+    return out
+
+
+def in_subprocess(script: str, tuned: bool, quick: bool) -> Any:
+    """Run ``script --worker tuned|default [--quick]`` in a fresh interpreter (so malloc
+    settings and peak memory are its own) and return the JSON on its last line of output."""
+    args = [sys.executable, script, "--worker", "tuned" if tuned else "default"]
+    if quick:
+        args.append("--quick")
+    out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=Path(script).parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -14,14 +14,13 @@ Goals (issue 3): at most 1.1x the hand-written NumPy step, and faster than PyTor
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from harness import Row, interleaved
+from harness import Row, in_subprocess, interleaved, mlp_weights
 
 N, D, H, C = 200, 3072, 100, 10
 LR, REG = 1e-3, 1e-3
@@ -32,16 +31,9 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((N, D)).astype(np.float32), rng.integers(0, C, N)
 
 
-def init_weights() -> list[np.ndarray]:
-    rng = np.random.default_rng(1)
-    w1 = (rng.standard_normal((D, H)) * np.sqrt(2 / D)).astype(np.float32)
-    w2 = (rng.standard_normal((H, C)) * np.sqrt(2 / H)).astype(np.float32)
-    return [w1, np.zeros(H, np.float32), w2, np.zeros(C, np.float32)]
-
-
 def numpy_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     """The assignment's TwoLayerNet.loss and the SGD update, written the usual way."""
-    W1, b1, W2, b2 = init_weights()
+    W1, b1, W2, b2 = mlp_weights([D, H, C])
     rows = np.arange(N)
 
     def step() -> float:
@@ -79,7 +71,7 @@ def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
 
     net = nn.MLP([D, H, C])
     net.load_state_dict(
-        dict(zip(["0.weight", "0.bias", "2.weight", "2.bias"], init_weights(), strict=True))
+        dict(zip(["0.weight", "0.bias", "2.weight", "2.bias"], mlp_weights([D, H, C]), strict=True))
     )
     opt = optim.SGD(net.parameters(), lr=LR)
     Xt = cr.tensor(X)
@@ -97,7 +89,7 @@ def chainrule_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
 def torch_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     import torch
 
-    w1, b1, w2, b2 = (torch.from_numpy(a.copy()) for a in init_weights())
+    w1, b1, w2, b2 = (torch.from_numpy(a.copy()) for a in mlp_weights([D, H, C]))
     net = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.ReLU(), torch.nn.Linear(H, C))
     with torch.no_grad():
         net[0].weight.copy_(w1.T), net[0].bias.copy_(b1), net[2].weight.copy_(w2.T)
@@ -142,20 +134,10 @@ def measure(tuned: bool, quick: bool) -> dict[str, float]:
     return {k: v * 1e3 for k, v in times.items()}
 
 
-def in_subprocess(tuned: bool, quick: bool) -> dict[str, float]:
-    args = [sys.executable, __file__, "--worker", "tuned" if tuned else "default"]
-    if quick:
-        args.append("--quick")
-    out = subprocess.run(
-        args, check=True, capture_output=True, text=True, cwd=Path(__file__).parent
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool = False) -> list[Row]:
     rows = []
     for tuned in (False, True):
-        ms = in_subprocess(tuned, quick)
+        ms = in_subprocess(__file__, tuned, quick)
         ok_numpy = ms["chainrule"] <= 1.1 * ms["numpy"]
         ok_torch = ms["chainrule"] < ms["torch"] if "torch" in ms else None
         met = ok_numpy and ok_torch if ok_torch is not None else None

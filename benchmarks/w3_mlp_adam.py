@@ -12,19 +12,16 @@ Goal (issue 3): no slower than PyTorch.
 
 from __future__ import annotations
 
-import itertools
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import Row, interleaved
+from harness import Row, in_subprocess, interleaved, mlp_weights
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -36,19 +33,9 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((n, SIZES[0])).astype(np.float32), rng.integers(0, SIZES[-1], n)
 
 
-def init_weights() -> list[np.ndarray]:
-    """W1, b1, W2, b2, W3, b3 with W of shape (in, out), Kaiming init."""
-    rng = np.random.default_rng(1)
-    out = []
-    for d_in, d_out in itertools.pairwise(SIZES):
-        out.append((rng.standard_normal((d_in, d_out)) * np.sqrt(2 / d_in)).astype(np.float32))
-        out.append(np.zeros(d_out, np.float32))
-    return out
-
-
 def numpy_step_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     """Forward, backward and Adam by hand, the way the CS231n assignments write them."""
-    params = init_weights()
+    params = mlp_weights(SIZES)
     ms = [np.zeros_like(p) for p in params]
     vs = [np.zeros_like(p) for p in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -100,7 +87,7 @@ def chainrule_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
 
     net = nn.MLP(SIZES)
     names = [n for n, _ in net.named_parameters()]
-    net.load_state_dict(dict(zip(names, init_weights(), strict=True)))
+    net.load_state_dict(dict(zip(names, mlp_weights(SIZES), strict=True)))
     opt = optim.Adam(net.parameters(), lr=LR)
     Xt = cr.tensor(X)
 
@@ -123,7 +110,7 @@ def torch_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
     import torch
 
     layers: list[torch.nn.Module] = []
-    ws = init_weights()
+    ws = mlp_weights(SIZES)
     for i in range(len(SIZES) - 1):
         lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
         with torch.no_grad():
@@ -208,20 +195,10 @@ def measure(tuned: bool, quick: bool) -> dict[str, float]:
     return out
 
 
-def in_subprocess(tuned: bool, quick: bool) -> dict[str, Any]:
-    args = [sys.executable, __file__, "--worker", "tuned" if tuned else "default"]
-    if quick:
-        args.append("--quick")
-    out = subprocess.run(
-        args, check=True, capture_output=True, text=True, cwd=Path(__file__).parent
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool = False) -> list[Row]:
     rows = []
     for tuned in (False, True):
-        result = in_subprocess(tuned, quick)
+        result = in_subprocess(__file__, tuned, quick)
         splits = {k.split(":")[1]: v for k, v in result.items() if k.startswith("split:")}
         ms = {k: v for k, v in result.items() if not k.startswith("split:")}
         met = ms["chainrule"] <= ms["torch"] if "torch" in ms else None

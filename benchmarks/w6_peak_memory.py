@@ -48,7 +48,7 @@ def worker(impl: str) -> float:
 
         net = nn.MLP(w3.SIZES)
         names = [n for n, _ in net.named_parameters()]
-        net.load_state_dict(dict(zip(names, w3.init_weights(), strict=True)))
+        net.load_state_dict(dict(zip(names, w3.mlp_weights(w3.SIZES), strict=True)))
         Xt = cr.tensor(X)
         base = _status("VmRSS")
         _reset_peak()

@@ -14,14 +14,13 @@ Goal (issue 4): chainrule's samples/s no lower than PyTorch's.
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from harness import Row
+from harness import Row, mlp_weights
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -36,23 +35,13 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return X, rng.integers(0, 10, n)
 
 
-def init_weights() -> list[np.ndarray]:
-    """W1, b1, W2, b2, W3, b3 with W of shape (in, out), Kaiming init."""
-    rng = np.random.default_rng(1)
-    out = []
-    for d_in, d_out in itertools.pairwise(SIZES):
-        out.append((rng.standard_normal((d_in, d_out)) * np.sqrt(2 / d_in)).astype(np.float32))
-        out.append(np.zeros(d_out, np.float32))
-    return out
-
-
 def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     from chainrule import nn, optim, train
     from chainrule.data import DataLoader
 
     net = nn.MLP(SIZES)
     names = [n for n, _ in net.named_parameters()]
-    net.load_state_dict(dict(zip(names, init_weights(), strict=True)))
+    net.load_state_dict(dict(zip(names, mlp_weights(SIZES), strict=True)))
     opt = optim.SGD(net.parameters(), lr=LR, momentum=0.9, nesterov=True)
     loader = DataLoader(X, y, batch_size=BATCH, shuffle=True, seed=0)
     trainer = train.Trainer(net, opt, loader, epochs=1, progress=False, verbose=False)
@@ -68,7 +57,7 @@ def torch_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     import torch
 
     layers: list[torch.nn.Module] = []
-    ws = init_weights()
+    ws = mlp_weights(SIZES)
     for i in range(len(SIZES) - 1):
         lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
         with torch.no_grad():
