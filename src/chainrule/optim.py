@@ -255,7 +255,17 @@ class Optimizer:
             for i, st in enumerate(self._state)
             for name, buf in st.items()
         }
-        return {"type": type(self).__name__, "scalars": self._scalars(), "buffers": buffers}
+        out = {"type": type(self).__name__, "scalars": self._scalars(), "buffers": buffers}
+        if type(self)._export is not Optimizer._export:
+            # The buffers are stored scaled: rescaling rounds, so keep them as stored too, and
+            # load_state_dict restores those, making a resumed run bitwise equal to one that
+            # ran straight through.
+            out["stored"] = {
+                f"{i}.{name}": buf.copy()
+                for i, st in enumerate(self._state)
+                for name, buf in st.items()
+            }
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict()``'s output (buffers are copied into the existing arrays).
@@ -295,10 +305,16 @@ class Optimizer:
         for k in self._hyper:
             v = scalars[k]
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
-        for key, value in buffers.items():
-            i, k = key.split(".", 1)
-            arr = np.asarray(value)
-            np.copyto(self._state[int(i)][k], self._import(int(i), k, arr), casting="same_kind")
+        stored = state.get("stored")
+        if stored is not None and set(stored) == expected:  # exact, as this class stores them
+            for key, value in stored.items():
+                i, k = key.split(".", 1)
+                np.copyto(self._state[int(i)][k], np.asarray(value), casting="same_kind")
+        else:
+            for key, value in buffers.items():
+                i, k = key.split(".", 1)
+                arr = np.asarray(value)
+                np.copyto(self._state[int(i)][k], self._import(int(i), k, arr), casting="same_kind")
         self._after_load()
 
     def _after_load(self) -> None:

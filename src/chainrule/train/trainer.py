@@ -326,27 +326,12 @@ class Trainer:
 
 
 def _optimizer_state(optimizer: Any) -> dict[str, Any]:
-    """``optimizer.state_dict()`` plus, for chainrule's optimizers, their buffers exactly as
-    stored. Adam stores its moments scaled and ``state_dict()`` unscales them, which rounds in
-    float32: restoring the raw buffers keeps a resumed run bitwise equal to an uninterrupted one.
-    """
-    state = dict(optimizer.state_dict())
-    raw = getattr(optimizer, "_state", None)
-    if isinstance(raw, list) and all(isinstance(st, dict) for st in raw):
-        state["raw_buffers"] = {
-            f"{i}.{name}": np.array(buf) for i, st in enumerate(raw) for name, buf in st.items()
-        }
-    return state
+    """The optimizer's state for a checkpoint (exact: see ``Optimizer.state_dict``)."""
+    return dict(optimizer.state_dict())
 
 
 def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
-    state = dict(state)
-    raw = state.pop("raw_buffers", None)
     optimizer.load_state_dict(state)
-    if raw is not None:
-        for key, value in raw.items():
-            i, name = key.split(".", 1)
-            np.copyto(optimizer._state[int(i)][name], value)
 
 
 def _lr(optimizer: Any) -> float | None:
