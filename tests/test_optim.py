@@ -312,17 +312,17 @@ def test_adam_state_dict_round_trip_is_bitwise() -> None:
     """Adam stores its moments scaled; state_dict keeps them as stored too, so an optimizer
     restored from it continues bitwise like the original (exact resume)."""
     rng = np.random.default_rng(0)
-    p1 = nn.Parameter(rng.standard_normal(257).astype(np.float32))
+    p1 = nn.Parameter(rng.standard_normal(4096).astype(np.float32))
     p2 = nn.Parameter(p1.data.copy())
     a = optim.Adam([p1], lr=1e-2)
     for _ in range(3):
-        p1.grad = cr.tensor(rng.standard_normal(257).astype(np.float32))
+        p1.grad = cr.tensor(rng.standard_normal(4096).astype(np.float32))
         a.step()
     p2.data[...] = p1.data
     b = optim.Adam([p2], lr=1e-2)
     b.load_state_dict(a.state_dict())
     for _ in range(3):
-        g = rng.standard_normal(257).astype(np.float32)
+        g = rng.standard_normal(4096).astype(np.float32)
         p1.grad, p2.grad = cr.tensor(g), cr.tensor(g.copy())
         a.step()
         b.step()
