@@ -540,6 +540,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- entry point ----------------------------------------------------------------------------------
 
 
+_EXTRAS = {"tqdm", "matplotlib", "safetensors"}  # the `train` extra (pyproject.toml)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns its exit status."""
     parser = build_parser()
@@ -552,6 +555,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(e)
     except DataError as e:
         message = f"bad data: {e}"
+    except ModuleNotFoundError as e:
+        if e.name not in _EXTRAS:
+            raise
+        message = (
+            f"this needs the optional package '{e.name}': install chainrule with its training "
+            "extras, pip install 'chainrule[train]' (make demo does)"
+        )
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
