@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py            # all workloads (several minutes)
     .venv/bin/python benchmarks/run.py --quick    # smaller sizes, a smoke run
     .venv/bin/python benchmarks/run.py --only w1,w4 --no-write
+    .venv/bin/python benchmarks/run.py --rounds 3  # each workload 3 times: medians, ranges
 
 Each ``benchmarks/w*.py`` defines ``run(quick) -> list[Row]``; peers (PyTorch 2.13.0 CPU,
 micrograd, hand-written NumPy) are measured in the same process run as chainrule. ``make bench``
@@ -15,8 +16,10 @@ import argparse
 import datetime
 import importlib
 import os
+import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +36,26 @@ def fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def table(rows: list[Row]) -> str:
+def combine(rounds: list[list[Row]]) -> tuple[list[Row], dict[tuple[str, str], str]]:
+    """One row per measure from several rounds: the median of each value, the goal counted
+    as met when most rounds met it; also the range of chainrule / torch across rounds."""
+    rows, spread = [], {}
+    for same in zip(*rounds, strict=True):
+        first = same[0]
+        values = {
+            k: statistics.median(r.values[k] for r in same if k in r.values) for k in first.values
+        }
+        verdicts = [r.met for r in same if r.met is not None]
+        met = None if not verdicts else sum(verdicts) > len(verdicts) / 2
+        notes = [*first.notes, f"goal met in {sum(verdicts)} of {len(same)} rounds"]
+        rows.append(replace(first, values=values, met=met, notes=notes))
+        ratios = [x for x in (r.ratio("torch") for r in same) if x is not None]
+        if len(ratios) > 1:
+            spread[(first.workload, first.measure)] = f" ({min(ratios):.2f}-{max(ratios):.2f})"
+    return rows, spread
+
+
+def table(rows: list[Row], spread: dict[tuple[str, str], str] | None = None) -> str:
     peers = sorted({k for r in rows for k in r.values if k != "chainrule"})
     head = ["workload", "measure", "chainrule", *peers, "chainrule / torch", "goal", "met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -45,7 +67,9 @@ def table(rows: list[Row]) -> str:
             r.measure + (" (higher is better)" if r.higher_is_better else ""),
             fmt(r.values["chainrule"]),
             *[fmt(r.values[p]) if p in r.values else "-" for p in peers],
-            f"{ratio:.2f}x" if ratio is not None else "-",
+            (f"{ratio:.2f}x" + (spread or {}).get((r.workload, r.measure), ""))
+            if ratio is not None
+            else "-",
             r.goal,
             met,
         ]
@@ -58,30 +82,42 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--only", default="", help="comma-separated prefixes, e.g. w1,w4")
     parser.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every workload N times; report medians"
+    )
     args = parser.parse_args()
     names = sorted(p.stem for p in HERE.glob("w*.py"))
     if args.only:
         wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
         names = [n for n in names if any(n.lower().startswith(w) for w in wanted)]
     rows: list[Row] = []
+    spread: dict[tuple[str, str], str] = {}
     for name in names:
-        t0 = time.perf_counter()
-        print(f"running {name} ...", flush=True)
         module = importlib.import_module(name)
-        new = module.run(quick=args.quick)
+        rounds = []
+        for k in range(max(1, args.rounds)):
+            t0 = time.perf_counter()
+            print(f"running {name} (round {k + 1} of {args.rounds}) ...", flush=True)
+            rounds.append(module.run(quick=args.quick))
+            print(table(rounds[-1]), f"\n({time.perf_counter() - t0:.0f} s)\n", flush=True)
+        new, more = combine(rounds)
         rows.extend(new)
-        print(table(new), f"\n({time.perf_counter() - t0:.0f} s)\n", flush=True)
+        spread.update(more)
     report = "\n".join(
         [
             "# Benchmark results",
             "",
             f"Measured {datetime.date.today().isoformat()} on {machine()}.",
             f"Mode: {'quick' if args.quick else 'full'}; command: `python benchmarks/run.py"
-            f"{' --quick' if args.quick else ''}`. Medians of repeated, interleaved runs in one",
-            "process (W5 and W6: one subprocess per implementation for clean peak memory).",
-            "The machines are shared and noisy: a second run moves medians by up to ~10%.",
+            f"{' --quick' if args.quick else ''}"
+            f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}`. Medians of repeated,",
+            "interleaved runs in one process (W2, W3, W5, W6: a subprocess per setting or",
+            "implementation, for clean malloc settings and peak memory). The machines are shared",
+            "and noisy: each workload ran in",
+            f"{args.rounds} round(s); a value is the median over rounds, the ratio's range across",
+            "rounds is in parentheses, and a goal counts as met when most rounds met it.",
             "",
-            table(rows),
+            table(rows, spread),
             "",
             *[f"- {r.workload} ({r.measure}): {n}" for r in rows for n in r.notes],
             "",
