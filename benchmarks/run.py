@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import json
 import os
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,8 @@ def fmt(v: float) -> str:
 
 def combine(rounds: list[list[Row]]) -> tuple[list[Row], dict[tuple[str, str], str]]:
     """One row per measure from several rounds: the median of each value, the goal counted
-    as met when most rounds met it; also the range of chainrule / torch across rounds."""
+    as met when most rounds met it; and chainrule / torch as the median of the rounds' own
+    ratios (each round measured both side by side) with their range."""
     rows, spread = [], {}
     for same in zip(*rounds, strict=True):
         first = same[0]
@@ -51,7 +53,8 @@ def combine(rounds: list[list[Row]]) -> tuple[list[Row], dict[tuple[str, str], s
         rows.append(replace(first, values=values, met=met, notes=notes))
         ratios = [x for x in (r.ratio("torch") for r in same) if x is not None]
         if len(ratios) > 1:
-            spread[(first.workload, first.measure)] = f" ({min(ratios):.2f}-{max(ratios):.2f})"
+            key = (first.workload, first.measure)
+            spread[key] = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
     return rows, spread
 
 
@@ -67,7 +70,7 @@ def table(rows: list[Row], spread: dict[tuple[str, str], str] | None = None) -> 
             r.measure + (" (higher is better)" if r.higher_is_better else ""),
             fmt(r.values["chainrule"]),
             *[fmt(r.values[p]) if p in r.values else "-" for p in peers],
-            (f"{ratio:.2f}x" + (spread or {}).get((r.workload, r.measure), ""))
+            (spread or {}).get((r.workload, r.measure), f"{ratio:.2f}x")
             if ratio is not None
             else "-",
             r.goal,
@@ -91,6 +94,7 @@ def main() -> int:
         wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
         names = [n for n in names if any(n.lower().startswith(w) for w in wanted)]
     rows: list[Row] = []
+    all_rounds: list[Row] = []
     spread: dict[tuple[str, str], str] = {}
     for name in names:
         module = importlib.import_module(name)
@@ -100,6 +104,7 @@ def main() -> int:
             print(f"running {name} (round {k + 1} of {args.rounds}) ...", flush=True)
             rounds.append(module.run(quick=args.quick))
             print(table(rounds[-1]), f"\n({time.perf_counter() - t0:.0f} s)\n", flush=True)
+        all_rounds.extend(row for rnd in rounds for row in rnd)
         new, more = combine(rounds)
         rows.extend(new)
         spread.update(more)
@@ -113,9 +118,10 @@ def main() -> int:
             f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}`. Medians of repeated,",
             "interleaved runs in one process (W2, W3, W5, W6: a subprocess per setting or",
             "implementation, for clean malloc settings and peak memory). The machines are shared",
-            "and noisy: each workload ran in",
-            f"{args.rounds} round(s); a value is the median over rounds, the ratio's range across",
-            "rounds is in parentheses, and a goal counts as met when most rounds met it.",
+            f"and noisy: each workload ran in {args.rounds} round(s); a value is the median over",
+            "rounds, chainrule / torch is the median of the rounds' own ratios (their range in",
+            "parentheses), and a goal counts as met when most rounds met it. Every round's rows",
+            "are in results.json.",
             "",
             table(rows, spread),
             "",
@@ -125,9 +131,13 @@ def main() -> int:
     )
     print(report)
     if not args.no_write and not args.only:
-        tmp = HERE / "RESULTS.md.tmp"
-        tmp.write_text(report)
-        os.replace(tmp, HERE / "RESULTS.md")
+        for name, text in (
+            ("RESULTS.md", report),
+            ("results.json", json.dumps([asdict(r) for r in all_rounds], indent=1) + "\n"),
+        ):
+            tmp = HERE / (name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, HERE / name)
     return 0
 
 
