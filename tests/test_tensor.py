@@ -357,3 +357,44 @@ def test_inplace_change_of_a_detached_zero_d_result() -> None:
     running = loss.detach()
     running.mul_(0.5)
     assert running.item() == 3.0
+
+
+class TestConstantOperands:
+    """Python numbers meet float tensors as cached 0-d arrays (faster in NumPy 2); the results
+    must be exactly NumPy's."""
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("c", [1.0001, -3, 0.5, 1e-8, 7])
+    def test_same_values_and_dtype_as_numpy(self, dtype: Any, c: float) -> None:
+        a = np.linspace(-2, 2, 9).astype(dtype)
+        x = cr.tensor(a)
+        for got, want in [
+            (x * c, a * c),
+            (c * x, c * a),
+            (x + c, a + c),
+            (c - x, c - a),
+            (x / c, a / c),
+            (c / (x + 10), c / (a + 10)),
+        ]:
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.data, want)
+
+    def test_signed_zero_nan_and_huge_are_not_cached_wrongly(self) -> None:
+        a = np.array([1.0, -1.0], dtype=np.float32)
+        x = cr.tensor(a)
+        np.testing.assert_array_equal(np.signbit((x * -0.0).data), np.signbit(a * -0.0))
+        np.testing.assert_array_equal(np.signbit((x * 0.0).data), np.signbit(a * 0.0))
+        assert np.isnan((x * float("nan")).data).all()
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal((x * 1e300).data, a * 1e300)
+
+    def test_integer_tensors_keep_numpy_promotion(self) -> None:
+        a = np.arange(3)
+        np.testing.assert_array_equal((cr.tensor(a) * 0.5).data, a * 0.5)
+        assert (cr.tensor(a) * 0.5).dtype == (a * 0.5).dtype
+
+    def test_gradient_through_a_constant(self) -> None:
+        x = cr.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+        (x * 3.0 + 1.0).sum().backward()
+        np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+        assert x.grad.data.flags.writeable  # a gradient never is the shared constant
