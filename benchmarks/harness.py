@@ -116,3 +116,38 @@ def in_subprocess(script: str, tuned: bool, quick: bool) -> Any:
         args.append("--quick")
     out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=Path(script).parent)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def torch_mlp(sizes: Sequence[int]) -> Any:
+    """PyTorch's ReLU MLP with the same starting weights as ``mlp_weights(sizes)``."""
+    import torch
+
+    ws = mlp_weights(sizes)
+    layers: list[Any] = []
+    for i in range(len(sizes) - 1):
+        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
+        with torch.no_grad():  # torch stores W as (out, in)
+            lin.weight.copy_(torch.from_numpy(ws[2 * i].T.copy()))
+            lin.bias.copy_(torch.from_numpy(ws[2 * i + 1]))
+        layers += [lin, torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def step_fns(
+    chainrule: Callable[[], float],
+    numpy: Callable[[], float],
+    make_torch: Callable[[], Callable[[], float]],
+) -> dict[str, Callable[[], float]]:
+    """The implementations of one training step (torch when installed), checked to compute
+    the same first loss from the same weights before anything is timed."""
+    fns = {"chainrule": chainrule, "numpy": numpy}
+    try:
+        import torch
+
+        torch.manual_seed(0)
+        fns["torch"] = make_torch()
+    except ImportError:
+        pass
+    losses = {k: f() for k, f in fns.items()}
+    assert max(losses.values()) - min(losses.values()) < 1e-3, losses
+    return fns

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import Row, in_subprocess, interleaved, mlp_weights
+from harness import Row, in_subprocess, interleaved, mlp_weights, step_fns
 
 N, D, H, C = 200, 3072, 100, 10
 LR, REG = 1e-3, 1e-3
@@ -116,20 +116,7 @@ def measure(tuned: bool, quick: bool) -> dict[str, float]:
 
         nn.tune_malloc()
     X, y = data()
-    fns: dict[str, Callable[[], object]] = {
-        "chainrule": chainrule_step_fn(X, y),
-        "numpy": numpy_step_fn(X, y),
-    }
-    try:
-        import torch
-
-        torch.manual_seed(0)
-        fns["torch"] = torch_step_fn(X, y)
-    except ImportError:
-        pass
-    # the three compute the same loss from the same weights (a check, not a timing)
-    losses = {k: f() for k, f in fns.items()}
-    assert max(losses.values()) - min(losses.values()) < 1e-3, losses
+    fns = step_fns(chainrule_step_fn(X, y), numpy_step_fn(X, y), lambda: torch_step_fn(X, y))
     times = interleaved(fns, repeats=5 if quick else 15, number=5 if quick else 20)
     return {k: v * 1e3 for k, v in times.items()}
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Row, in_subprocess, interleaved, mlp_weights
+from harness import Row, in_subprocess, interleaved, mlp_weights, step_fns, torch_mlp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -109,15 +109,7 @@ def chainrule_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
 def torch_parts(X: np.ndarray, y: np.ndarray) -> list[Callable[[Any], Any]]:
     import torch
 
-    layers: list[torch.nn.Module] = []
-    ws = mlp_weights(SIZES)
-    for i in range(len(SIZES) - 1):
-        lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(ws[2 * i].T.copy()))
-            lin.bias.copy_(torch.from_numpy(ws[2 * i + 1]))
-        layers += [lin, torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers[:-1])
+    net = torch_mlp(SIZES)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
 
@@ -172,19 +164,7 @@ def measure(tuned: bool, quick: bool) -> dict[str, float]:
 
         nn.tune_malloc()
     X, y = data(BATCH)
-    fns: dict[str, Callable[[], object]] = {
-        "chainrule": chainrule_step_fn(X, y),
-        "numpy": numpy_step_fn(X, y),
-    }
-    try:
-        import torch
-
-        torch.manual_seed(0)
-        fns["torch"] = torch_step_fn(X, y)
-    except ImportError:
-        pass
-    losses = {k: f() for k, f in fns.items()}  # same weights, same first loss (a check)
-    assert max(losses.values()) - min(losses.values()) < 1e-3, losses
+    fns = step_fns(chainrule_step_fn(X, y), numpy_step_fn(X, y), lambda: torch_step_fn(X, y))
     times = interleaved(fns, repeats=5 if quick else 15, number=5 if quick else 20)
     out = {k: v * 1e3 for k, v in times.items()}
     # where the time goes: forward / backward / optimizer step, separately timed

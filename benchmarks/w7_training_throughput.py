@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness import Row, mlp_weights
+from harness import Row, mlp_weights, torch_mlp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -56,15 +56,7 @@ def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
 def torch_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     import torch
 
-    layers: list[torch.nn.Module] = []
-    ws = mlp_weights(SIZES)
-    for i in range(len(SIZES) - 1):
-        lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(ws[2 * i].T.copy()))
-            lin.bias.copy_(torch.from_numpy(ws[2 * i + 1]))
-        layers += [lin, torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers[:-1])
+    net = torch_mlp(SIZES)
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=0.9, nesterov=True)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     n = len(X)
