@@ -327,3 +327,25 @@ def test_adam_state_dict_round_trip_is_bitwise() -> None:
         a.step()
         b.step()
     assert np.array_equal(p1.data, p2.data)
+
+
+@pytest.mark.parametrize(
+    "factory", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)]
+)
+def test_scalar_leaves_from_python_numbers_are_updated(factory) -> None:  # type: ignore[no-untyped-def]
+    # cr.tensor(2.0) holds a NumPy scalar (immutable); an optimizer must still move it, also
+    # after the user rebinds .data to another scalar (a 0-d op result)
+    w = cr.tensor(2.0, requires_grad=True)
+    ref = nn.Parameter(np.array(2.0, dtype=np.float32))
+    opt, opt_ref = factory([w]), factory([ref])
+    for step in range(3):
+        for p, o in ((w, opt), (ref, opt_ref)):
+            o.zero_grad()
+            (p * p).backward()
+            o.step()
+        assert w.item() == ref.item() != 2.0
+        if step == 0:
+            with cr.no_grad():
+                w.data = (w * 1.0).data
+                ref.data = ref.data * np.float32(1.0)
+            assert not isinstance(w.data, np.ndarray)

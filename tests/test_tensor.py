@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import Tensor
+from chainrule import Tensor, nn
 
 
 def leaf(values: Any, dtype: Any = None) -> Tensor:
@@ -398,3 +398,24 @@ class TestConstantOperands:
         (x * 3.0 + 1.0).sum().backward()
         np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
         assert x.grad.data.flags.writeable  # a gradient never is the shared constant
+
+
+def test_python_number_is_held_as_numpy_scalar_and_in_place_ops_still_work() -> None:
+    # the scalar fast path: a NumPy scalar's maths is several times faster than a 0-d array's
+    t = cr.tensor(2.0, requires_grad=True)
+    assert type(t.data) is np.float32 and t.dtype == np.float32 and t.shape == ()
+    assert type(cr.Tensor(2.0).data) is np.float32
+    assert type(nn.Parameter(2.0).data) is np.ndarray  # weights are updated in place
+    u = cr.tensor(2.0)
+    u += 1.0
+    u.mul_(2.0)
+    assert u.item() == 6.0
+    u[()] = 5.0
+    assert u.item() == 5.0
+    v = cr.tensor(1.5)
+    nn.init.zeros_(v)
+    assert v.item() == 0.0
+    # gradients of scalar leaves are exact and shared NumPy scalars stay independent
+    a, b = cr.tensor(3.0, requires_grad=True), cr.tensor(-4.0, requires_grad=True)
+    (a + b).backward()
+    assert a.grad is not b.grad and a.grad.item() == b.grad.item() == 1.0

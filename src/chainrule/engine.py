@@ -74,7 +74,7 @@ def backward(root: _tensor.Tensor, gradient: Any = None, retain_graph: bool = Fa
             "backward() on a tensor that does not require grad: no input of the computation "
             "had requires_grad=True (or it ran under no_grad())"
         )
-    run([root], [_root_gradient(root, gradient)], retain_graph, None)
+    run((root,), (_root_gradient(root, gradient),), retain_graph, None)
 
 
 def grad(
@@ -120,6 +120,8 @@ def grad(
     return tuple(result)
 
 
+_ndarray = np.ndarray
+
 _FREED = (
     "{op}.backward: trying to backward through the graph a second time, but what the nodes "
     "saved for backward was freed after the first one. Pass retain_graph=True to the first "
@@ -146,6 +148,9 @@ def run(
     # could still send it a gradient has a larger key and has already run: its gradient is
     # complete (the fan-out branches summed) without counting consumers first.
     heap: list[tuple[int, Any]] = []
+    # ``nxt`` is a node found while nothing else is pending (a chain): it runs next without
+    # the heap. The roots go through the same path as the gradients the loop passes on.
+    nxt = None
     for r, g in zip(roots, root_grads, strict=True):
         n = r._node
         if n is None:  # the root is itself a leaf
@@ -154,10 +159,16 @@ def run(
             grads[n] = grads[n] + g
         else:
             grads[n] = g
-            heappush(heap, (-n._seq, n))
-    # The loop below runs once per node of every backward pass: written for speed. ``nxt`` is
-    # a node found while nothing else is pending (a chain): it runs next without the heap.
-    nxt = None
+            if nxt is None:
+                nxt = n
+            else:
+                heappush(heap, (-n._seq, n))
+    if nxt is not None and heap:
+        heappush(heap, (-nxt._seq, nxt))
+        nxt = None
+    # The loop below runs once per node of every backward pass: written for speed. The rare
+    # per-node work (in-place checks, output hooks, capture, anomaly mode) hides behind one test.
+    rare = anomaly or capture_nodes is not None
     while True:
         if nxt is not None:
             n = nxt
@@ -170,12 +181,13 @@ def run(
         needs = n.needs_input_grad
         if needs is None:
             raise RuntimeError(_FREED.format(op=type(n).__name__))
-        if n._seq < last_inplace:  # something changed in place after n was recorded
-            n.check_versions()
-        if n._extra is not None:
-            dout = _output_extras(n, dout)
-        if capture_nodes is not None and n in capture_nodes:
-            captured[capture_nodes[n]] = dout
+        if rare or n._extra is not None or n._seq < last_inplace:
+            if n._seq < last_inplace:  # something changed in place after n was recorded
+                n.check_versions()
+            if n._extra is not None:
+                dout = _output_extras(n, dout)
+            if capture_nodes is not None and n in capture_nodes:
+                captured[capture_nodes[n]] = dout
         dins = n.backward(dout)
         if type(dins) is not tuple:
             dins = tuple(dins) if type(dins) is list else (dins,)
@@ -203,14 +215,17 @@ def run(
             if g is None:
                 continue
             data = p.data
-            try:
-                if g.shape != data.shape:
-                    g = unbroadcast(g, data.shape, type(n).__name__)
-            except AttributeError:  # a Python number from a user's backward
-                g = unbroadcast(np.asarray(g, dtype=data.dtype), data.shape, type(n).__name__)
-            dt = data.dtype
-            if g.dtype is not dt and g.dtype != dt:
-                g = g.astype(dt)
+            tg = type(g)
+            # A NumPy scalar of the input's own type has its shape and dtype: nothing to check
+            if tg is not type(data) or tg is _ndarray:
+                try:
+                    if g.shape != data.shape:
+                        g = unbroadcast(g, data.shape, type(n).__name__)
+                except AttributeError:  # a Python number from a user's backward
+                    g = unbroadcast(np.asarray(g, dtype=data.dtype), data.shape, type(n).__name__)
+                dt = data.dtype
+                if g.dtype is not dt and g.dtype != dt:
+                    g = g.astype(dt)
             pn = p._node
             if pn is None:
                 leaf_grads[p] = leaf_grads[p] + g if p in leaf_grads else g
@@ -272,8 +287,9 @@ def _accumulate_leaves(leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequen
     ``.grad`` arrays are never changed in place afterwards, so a gradient that several leaves
     received as one array (the add gate hands its upstream gradient to both inputs) must not
     be shared between them: views and repeats are copied."""
-    seen = set(map(id, root_grads))
-    wrap = _tensor.Tensor._wrap
+    seen: set[int] | None = None  # ids of the arrays already handed to a leaf
+    new = _new
+    tensor_type = _tensor.Tensor
     for leaf, g in leaf_grads.items():
         if leaf._meta is not None:
             g = _leaf_hooks(leaf, g)
@@ -281,8 +297,20 @@ def _accumulate_leaves(leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequen
         if old is not None:
             g = old.data + g
         elif type(g) is np.ndarray:
+            if seen is None:
+                seen = set(map(id, root_grads))
             if g.base is not None or id(g) in seen:
                 g = g.copy()
             seen.add(id(g))
         # else a NumPy scalar (a 0-d result): immutable, so it can be shared as it is
-        leaf.grad = wrap(g)
+        t = new(tensor_type)  # Tensor._wrap(g), inlined: this runs once per leaf per backward
+        t.data = g
+        t.grad = None
+        t.requires_grad = False
+        t._node = None
+        t._version = 0
+        t._meta = None
+        leaf.grad = t
+
+
+_new = object.__new__

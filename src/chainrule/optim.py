@@ -136,6 +136,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice")
             seen.add(id(p))
+            p._writable()  # a number's tensor holds a NumPy scalar: updates need an array
         if lr < 0:
             raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
         self.params: list[Any] = params
@@ -173,7 +174,7 @@ class Optimizer:
                         f"gradient has shape {gd.shape}"
                     )
                 if pd is not self._bound[i]:
-                    self._rebind(i, pd)
+                    pd = self._rebind(i, pd)
                 consts = self._prepare(i)
                 chunks = self._chunk_views(i) if parallel else None
                 if chunks is None:
@@ -190,8 +191,10 @@ class Optimizer:
                 for job in jobs:
                     update(*job)
 
-    def _rebind(self, i: int, data: np.ndarray) -> None:
+    def _rebind(self, i: int, data: np.ndarray) -> np.ndarray:
         """The user replaced ``param.data``: follow the new array (same shape required)."""
+        if type(data) is not np.ndarray:  # e.g. p.data = (p - lr * g).data, a NumPy scalar
+            data = self.params[i].data = np.array(data)
         if data.shape != self._tmp[i].shape:
             raise ValueError(
                 f"{type(self).__name__}.step: parameter {i} changed shape from "
@@ -199,6 +202,7 @@ class Optimizer:
             )
         self._bound[i] = data
         self._chunks[i] = None
+        return data
 
     def _chunk_views(self, i: int) -> list[tuple[Any, ...]] | None:
         """Matching flat slices of a parameter and its buffers, for the threads (cached)."""

@@ -63,7 +63,7 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def _fill(t: Any, values: np.ndarray | float) -> Any:
-    arr = t.data if isinstance(t, _tensor.Tensor) else t
+    arr = t._writable() if isinstance(t, _tensor.Tensor) else t
     arr[...] = values  # in place, keeping dtype (and any optimizer's reference)
     return t
 

@@ -38,6 +38,8 @@ class Parameter(_tensor.Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+        if type(self.data) is not np.ndarray:  # a number: optimizers update weights in place
+            self.data = np.array(self.data)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__().removeprefix("tensor(")
