@@ -592,6 +592,7 @@ class Tensor:
 
 
 function._Tensor = Tensor  # the gates build their results without importing this module
+ops._Tensor, ops._lift = Tensor, _lift  # ops.exp(x) and friends, likewise
 
 # The operators' gates, bound once (every attribute lookup saved counts on a scalar graph), and
 # the operand types that pass through unchanged.

@@ -181,7 +181,7 @@ class Function:
                 out = fn.forward(*arrays, **kwargs)
         except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
             raise _shape_error(cls, args, e) from None
-        if type(out) is not np.ndarray and not isinstance(out, np.generic):
+        if type(out) is not _ndarray and not isinstance(out, _generic):
             out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
         result = _new(tensor_type)
         result.data = out
@@ -266,6 +266,8 @@ class Function:
 
 
 _new = object.__new__
+_ndarray = np.ndarray
+_generic = np.generic
 _next_seq = itertools.count().__next__
 
 

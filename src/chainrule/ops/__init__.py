@@ -60,20 +60,22 @@ ALL_OPS: tuple[type[Function], ...] = (
 )
 
 
-def _t(x: Any) -> Any:
-    from chainrule import _tensor as tensor
+# chainrule._tensor.Tensor and its operand converter, bound by that module once they exist (it
+# imports this one): an import inside these helpers would cost on every call.
+_Tensor: Any = None
+_lift: Any = None
 
-    return x if isinstance(x, tensor.Tensor) else tensor.Tensor(x)
+
+def _t(x: Any) -> Any:
+    return x if isinstance(x, _Tensor) else _Tensor(x)
 
 
 def _pair(x: Any, y: Any) -> tuple[Any, Any]:
     """Two operands, at least one a Tensor; a plain operand takes the Tensor's float dtype."""
-    from chainrule import _tensor as tensor
-
-    if isinstance(x, tensor.Tensor):
-        return x, tensor._lift(y, x)
-    if isinstance(y, tensor.Tensor):
-        return tensor._lift(x, y), y
+    if isinstance(x, _Tensor):
+        return x, _lift(y, x)
+    if isinstance(y, _Tensor):
+        return _lift(x, y), y
     return _t(x), _t(y)
 
 
@@ -277,9 +279,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
     >>> cr.clip(cr.tensor([-2.0, 0.5, 2.0]), -1.0, 1.0)
     tensor([-1. ,  0.5,  1. ])
     """
-    from chainrule import _tensor as tensor
-
-    if isinstance(a_min, tensor.Tensor) or isinstance(a_max, tensor.Tensor):
+    if isinstance(a_min, _Tensor) or isinstance(a_max, _Tensor):
         out = _t(x)
         if a_min is not None:
             out = maximum(out, a_min)
@@ -298,9 +298,7 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     >>> cr.where([True, False], cr.tensor([1.0, 2.0]), 0.0)
     tensor([1., 0.])
     """
-    from chainrule import _tensor as tensor
-
-    cond = condition.data if isinstance(condition, tensor.Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, _Tensor) else np.asarray(condition)
     x, y = _pair(x, y)
     return elementwise.Where.apply(cond, x, y)
 
