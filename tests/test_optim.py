@@ -349,3 +349,34 @@ def test_scalar_leaves_from_python_numbers_are_updated(factory) -> None:  # type
                 w.data = (w * 1.0).data
                 ref.data = ref.data * np.float32(1.0)
             assert not isinstance(w.data, np.ndarray)
+
+
+def test_sgd_momentum_changes_and_textbook_buffer() -> None:
+    # SGD stores its buffer scaled by the momentum; a momentum changed between steps, turned
+    # on later, and the exported buffer must all match the textbook update
+    lr, mus = 0.05, [0.9, 0.9, 0.5, 0.0, 0.8]
+
+    def textbook(nesterov: bool, start: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        ps = [a.copy() for a in INIT]
+        bufs = [np.zeros_like(a) for a in INIT]
+        for t, mu in enumerate([start, *mus[1:]]):
+            for i, g in enumerate(grads(t)):
+                if mu == 0:
+                    ps[i] = ps[i] - lr * g
+                    continue
+                bufs[i] = mu * bufs[i] + g
+                ps[i] = ps[i] - lr * ((g + mu * bufs[i]) if nesterov else bufs[i])
+        return ps, bufs
+
+    for nesterov, start in ((True, 0.9), (False, 0.9), (False, 0.0)):
+        params = [nn.Parameter(a.copy()) for a in INIT]
+        opt = optim.SGD(params, lr=lr, momentum=start, nesterov=nesterov)
+        for t, mu in enumerate([start, *mus[1:]]):
+            opt.momentum = mu
+            for p, g in zip(params, grads(t), strict=True):
+                p.grad = cr.tensor(g)
+            opt.step()
+        want_p, want_buf = textbook(nesterov, start)
+        assert_same([p.data for p in params], want_p)
+        sd = opt.state_dict()
+        assert_same([sd["buffers"][f"{i}.momentum_buffer"] for i in range(2)], want_buf)
