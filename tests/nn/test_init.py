@@ -49,9 +49,3 @@ def test_seed_controls_dropout_masks_too() -> None:
     b = nn.Dropout(0.5)(x).data
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, nn.Dropout(0.5)(x).data)
-
-
-def test_tune_malloc_reports_whether_it_applied() -> None:
-    import sys
-
-    assert nn.tune_malloc() is sys.platform.startswith("linux")
