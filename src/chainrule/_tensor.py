@@ -26,6 +26,7 @@ from chainrule.ops import shape as shape_ops
 _FLOAT_KINDS = "f"
 _float32: Any = np.float32  # (data is typed ndarray; a 0-d op result is a scalar too)
 _new = object.__new__
+_ndarray = np.ndarray
 _NUMERIC_KINDS = "biuf"
 
 
@@ -594,8 +595,7 @@ class Tensor:
 function._Tensor = Tensor  # the gates build their results without importing this module
 ops._Tensor, ops._lift = Tensor, _lift  # ops.exp(x) and friends, likewise
 
-# The operators' gates, bound once (every attribute lookup saved counts on a scalar graph), and
-# the operand types that pass through unchanged.
+# The operators' gates, bound once (every attribute lookup saved counts on a scalar graph).
 _add = arithmetic.Add.apply
 _sub = arithmetic.Sub.apply
 _mul = arithmetic.Mul.apply
@@ -603,8 +603,6 @@ _div = arithmetic.Div.apply
 _neg = arithmetic.Neg.apply
 _pow = arithmetic.Pow.apply
 _matmul = linalg.MatMul.apply
-_PASS = frozenset({float, int, Tensor})
-_NUMBER = frozenset({float, int})
 
 # NumPy 2 is slow to combine a small array with a Python number (it must work out the number's
 # dtype each time: ~560 ns for (16,) float32 times 1.0001, against ~280 ns for an array times a
@@ -617,21 +615,25 @@ _CONSTANTS: dict[tuple[Any, np.dtype], np.ndarray] = {}
 
 def _operand(other: Any, like: Tensor) -> Any:
     """An operator's operand: see ``_lift``, with the constant cache above."""
-    if type(other) not in _NUMBER:
+    t = type(other)
+    if t is not float and t is not int:
         return _lift(other, like)
     data = like.data
-    if type(data) is not np.ndarray or not data.ndim or data.dtype.kind != "f" or not other:
+    if type(data) is not _ndarray or not data.ndim:
         return other  # 0-d data is a NumPy scalar, whose maths with Python numbers is fast
-    key = (other, data.dtype)
-    const = _CONSTANTS.get(key)
-    if const is None:
-        if other != other or abs(other) > np.finfo(data.dtype).max:
-            return other
-        if len(_CONSTANTS) >= 4096:
-            _CONSTANTS.clear()
-        const = np.array(other, dtype=data.dtype)
-        const.flags.writeable = False
-        _CONSTANTS[key] = const
+    const = _CONSTANTS.get((other, data.dtype))
+    return _constant(other, data.dtype) if const is None else const
+
+
+def _constant(value: float, dtype: np.dtype) -> Any:
+    """``value`` as a cached read-only 0-d array of a float ``dtype`` (or unchanged)."""
+    if dtype.kind != "f" or not value or value != value or abs(value) > np.finfo(dtype).max:
+        return value
+    if len(_CONSTANTS) >= 4096:
+        _CONSTANTS.clear()
+    const = np.array(value, dtype=dtype)
+    const.flags.writeable = False
+    _CONSTANTS[(value, dtype)] = const
     return const
 
 
