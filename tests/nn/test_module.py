@@ -164,3 +164,45 @@ def test_parameter_is_a_trainable_tensor() -> None:
 def test_forward_not_implemented() -> None:
     with pytest.raises(NotImplementedError, match=r"Module\.forward"):
         nn.Module()(1)
+
+
+def test_module_list_registers_its_modules() -> None:
+    class Tower(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(3, 3) for _ in range(2)])
+            self.blocks.append(nn.Linear(3, 1))
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    net = Tower()
+    names = [n for n, _ in net.named_parameters()]
+    assert names[:2] == ["blocks.0.weight", "blocks.0.bias"] and len(names) == 6
+    assert isinstance(net.blocks[1:], nn.ModuleList) and len(net.blocks[1:]) == 2
+    net(cr.tensor(np.ones((2, 3), np.float32))).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    with pytest.raises(TypeError, match="ModuleList: item 3 is a int, not a Module"):
+        net.blocks.append(3)  # type: ignore[arg-type]
+    with pytest.raises(NotImplementedError):
+        net.blocks(cr.tensor(np.ones((2, 3), np.float32)))
+    assert isinstance(nn.Sequential(nn.ReLU())[0:1], nn.Sequential)
+
+
+def test_to_converts_parameters_and_float_buffers() -> None:
+    net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    w = net[0].weight
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 2)), dtype="float64")
+    net(cr.tensor(np.ones((4, 2), np.float32))).sum().backward()
+    assert w.grad is not None
+    assert net.double() is net
+    assert w.dtype == np.float64 and w.grad is None and net[1].running_var.dtype == np.float64
+    assert {k: v.dtype for k, v in net.state_dict().items()} == dict.fromkeys(
+        net.state_dict(), np.dtype(np.float64)
+    )
+    assert cr.gradcheck(lambda t: (net(t) ** 2).sum(), x.requires_grad_())
+    assert net.float()[0].bias.dtype == np.float32
+    with pytest.raises(TypeError, match="not a floating-point dtype"):
+        net.to(np.int32)

@@ -17,7 +17,7 @@ from chainrule.nn import functional, init
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
-from chainrule.nn.module import IncompatibleKeys, Module, Parameter, Sequential
+from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from chainrule.nn.perf import tune_blas, tune_malloc
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "MSELoss",
     "Maxout",
     "Module",
+    "ModuleList",
     "Parameter",
     "ReLU",
     "SVMLoss",

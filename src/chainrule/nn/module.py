@@ -17,7 +17,7 @@ same in ``named_parameters()``, ``state_dict()`` and the files ``chainrule.save`
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -209,6 +209,37 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    def to(self, dtype: Any) -> Module:
+        """Convert every parameter and floating-point buffer to the float ``dtype``; returns
+        self. Parameters get new arrays (their ``.grad`` is reset), so make the optimizer after.
+
+        >>> import numpy as np
+        >>> from chainrule import nn
+        >>> net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).to(np.float64)
+        >>> net[0].weight.dtype, net[1].running_mean.dtype
+        (dtype('float64'), dtype('float64'))
+        """
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: {dt} is not a floating-point dtype")
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and p.data.dtype != dt:
+                    p.data = p.data.astype(dt)
+                    p.grad = None
+            for name, b in list(m._buffers.items()):
+                if b is not None and b.dtype.kind == "f" and b.dtype != dt:
+                    setattr(m, name, b.astype(dt))
+        return self
+
+    def double(self) -> Module:
+        """``to(np.float64)``: e.g. to gradcheck a model."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """``to(np.float32)``, the default dtype."""
+        return self.to(np.float32)
+
     # -- state ----------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -323,7 +354,53 @@ _Tensor = _tensor.Tensor
 _next_seq = function._next_seq
 
 
-class Sequential(Module):
+class ModuleList(Module):
+    """Modules kept in a list and registered, so ``parameters()``, ``state_dict()``, ``train()``
+    and the optimizers see them (a plain Python list hides them).
+
+    >>> from chainrule import nn
+    >>> blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    >>> len(blocks), len(list(blocks.parameters())), sorted(blocks.state_dict())[:2]
+    (3, 6, ['0.bias', '0.weight'])
+    """
+
+    _seq: list[Module]
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        self.__dict__["_seq"] = []
+        self.extend(modules)
+
+    def append(self, module: Module) -> Any:
+        """Add a module at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}: item {len(self._seq)} is a {type(module).__name__}, "
+                "not a Module"
+            )
+        setattr(self, str(len(self._seq)), module)
+        self._seq.append(module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Any:
+        """Add each module at the end; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._seq)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._seq)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return type(self)(self._seq[i])
+        return self._seq[i]
+
+
+class Sequential(ModuleList):
     """Modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
     >>> import numpy as np
@@ -336,36 +413,10 @@ class Sequential(Module):
     (3, 'Tanh')
     """
 
-    _seq: list[Module]
-
     def __init__(self, *modules: Module) -> None:
-        super().__init__()
         if len(modules) == 1 and isinstance(modules[0], list | tuple):
             modules = tuple(modules[0])
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
-        self.__dict__["_seq"] = list(modules)
-
-    def append(self, module: Module) -> Sequential:
-        """Add a module at the end; returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append: {type(module).__name__} is not a Module")
-        setattr(self, str(len(self._seq)), module)
-        self._seq.append(module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._seq)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._seq)
-
-    def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return Sequential(*self._seq[i])
-        return self._seq[i]
+        super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
         for m in self._seq:
