@@ -419,3 +419,18 @@ def test_python_number_is_held_as_numpy_scalar_and_in_place_ops_still_work() -> 
     a, b = cr.tensor(3.0, requires_grad=True), cr.tensor(-4.0, requires_grad=True)
     (a + b).backward()
     assert a.grad is not b.grad and a.grad.item() == b.grad.item() == 1.0
+
+
+def test_zero_d_tensors_share_their_data_like_any_other() -> None:
+    # a number's tensor and an op's 0-d result hold NumPy scalars; numpy() and detach() still
+    # share with them, as they do for arrays (and as PyTorch does)
+    w = cr.tensor(2.0, requires_grad=True)
+    loss = w * 3.0
+    w.numpy()[...] = 5.0
+    assert w.item() == 5.0
+    d = loss.detach()
+    with cr.no_grad():
+        d += 1.0
+    assert loss.item() == 7.0 and np.shares_memory(d.numpy(), loss.numpy())
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()

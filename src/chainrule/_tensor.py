@@ -196,9 +196,12 @@ class Tensor:
             yield self[i]
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray, shared, not copied. A 0-d tensor holds its number as an
-        immutable NumPy scalar, so for one this is a fresh 0-d array (change it with fill_)."""
-        return np.asarray(self.data)
+        """The data as an ndarray, shared, not copied: writing into it changes the tensor.
+
+        (A 0-d tensor made from a number, or an op's 0-d result, holds a NumPy scalar for
+        speed; it becomes a 0-d array here, once, so that the sharing holds for it too.)
+        """
+        return self._writable()
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
@@ -214,7 +217,7 @@ class Tensor:
 
         An in-place change through the detached tensor counts as a change of this one, so a
         graph that saved the shared data still notices it at backward."""
-        out = Tensor._wrap(self.data)
+        out = Tensor._wrap(self._writable())  # (a NumPy scalar cannot be shared: an array can)
         # The tensors sharing this data, held weakly (a kept loss.detach() must not keep the
         # graph alive); one list for the whole group, so a change through any of them is seen.
         if self._meta is None:
