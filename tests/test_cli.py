@@ -254,3 +254,22 @@ def test_missing_training_extra_is_one_clear_line(
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'chainrule[train]'" in err[0]
+
+
+def test_training_commands_limit_the_blas_spin_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chainrule.nn import perf
+
+    calls: list[int] = []
+    monkeypatch.setattr(perf, "tune_blas", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cli.threading, "active_count", lambda: 1)  # as in a fresh process
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    assert cli.main(["evaluate", "/nonexistent/run"]) == 2
+    assert calls == [1]
+    assert cli.main(["explain", "x * 2", "x=1"]) == 0  # not a training command
+    assert calls == [1]
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's own choice wins
+    assert cli.main(["evaluate", "/nonexistent/run"]) == 2
+    assert calls == [1]
+    capsys.readouterr()

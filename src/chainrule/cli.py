@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -543,6 +544,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 _EXTRAS = {"tqdm", "matplotlib", "safetensors"}  # the `train` extra (pyproject.toml)
 
 
+def _tune_blas() -> None:
+    """The command owns its process: stop NumPy's OpenBLAS threads spinning a tenth of a second
+    after every matrix product (see ``nn.tune_blas``), unless the user chose a timeout."""
+    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ and threading.active_count() == 1:
+        from chainrule.nn import perf
+
+        perf.tune_blas()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns its exit status."""
     parser = build_parser()
@@ -550,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         prog = f"chainrule {args.command}"
+        if args.command in ("train", "evaluate", "demo"):
+            _tune_blas()
         return int(args.func(args))
     except UsageError as e:
         message = str(e)
