@@ -6,25 +6,28 @@ chainrule runs its real training loop: ``chainrule.train.Trainer`` over a shuffl
 Nesterov momentum 0.9, the running loss and accuracy it tracks for its progress bar (no bar,
 no checkpoint files). PyTorch 2.13.0 CPU runs a plain loop slicing the tensors ``X[i:i+128]``
 (no shuffle, no copy) with the same net, initial weights, loss and optimizer, reading
-``loss.item()`` each step. chainrule runs twice: with the OpenBLAS that NumPy ships as it
-comes (its threads spin a tenth of a second after every matrix product) and after
-``nn.tune_blas()`` (at most ~0.3 ms, as OpenMP's threads, which PyTorch uses). On this shared
-virtual machine the long spin costs little when the two cores are quiet and up to ~45% of a step
-when they are contended. The three alternate epoch by epoch in one process; ``quick=True``
-trains a tenth of an epoch.
+``loss.item()`` each step. The two alternate epoch by epoch in one process, run twice in fresh
+subprocesses: with the library defaults, and with the process set up as the ``chainrule train``
+command sets it up, ``nn.tune_blas()`` (NumPy's OpenBLAS threads stop spinning ~0.3 ms after a
+matrix product instead of a tenth of a second; PyTorch's OpenMP threads already behave so) and
+``nn.tune_malloc()`` (glibc keeps freed arrays' memory for reuse; it applies to PyTorch in the
+same process too). ``quick=True`` trains a tenth of an epoch.
 
 Goal (issue 4): chainrule's samples/s no lower than PyTorch's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from harness import Row, mlp_weights, torch_mlp
+from harness import Row, in_subprocess, mlp_weights, torch_mlp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -39,9 +42,7 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return X, rng.integers(0, 10, n)
 
 
-def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray, blas_timeout: int) -> Callable[[], float]:
-    """One epoch of chainrule's trainer, run with NumPy's OpenBLAS threads spinning at most
-    2^blas_timeout cycles after a product (28 is OpenBLAS's default; see nn.tune_blas)."""
+def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     from chainrule import nn, optim, train
     from chainrule.data import DataLoader
 
@@ -53,7 +54,6 @@ def chainrule_epoch_fn(X: np.ndarray, y: np.ndarray, blas_timeout: int) -> Calla
     trainer = train.Trainer(net, opt, loader, epochs=1, progress=False, verbose=False)
 
     def epoch() -> float:
-        nn.tune_blas(blas_timeout)
         trainer.fit(trainer.epoch + 1)  # one more epoch
         return trainer.last_loss
 
@@ -81,18 +81,17 @@ def torch_epoch_fn(X: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     return epoch
 
 
-def run(quick: bool = False) -> list[Row]:
-    n = SAMPLES // 10 if quick else SAMPLES
-    X, y = data(n)
-    fns: dict[str, Callable[[], float]] = {
-        "chainrule": chainrule_epoch_fn(X, y, 28),
-        "chainrule tune_blas": chainrule_epoch_fn(X, y, 20),
-    }
-    notes = [f"{n:,} samples per epoch, batch {BATCH}, SGD Nesterov momentum 0.9"]
-    try:
+def measure(tuned: bool, quick: bool) -> dict[str, float]:
+    """Samples per second of each implementation, epochs alternating (runs in a subprocess)."""
+    if tuned:
+        from chainrule import nn
+
+        nn.tune_malloc()
+        nn.tune_blas()
+    X, y = data(SAMPLES // 10 if quick else SAMPLES)
+    fns: dict[str, Callable[[], float]] = {"chainrule": chainrule_epoch_fn(X, y)}
+    with contextlib.suppress(ImportError):  # PyTorch is optional
         fns["torch"] = torch_epoch_fn(X, y)
-    except ImportError:
-        notes.append("PyTorch not installed")
     for f in fns.values():  # warm-up: one epoch each
         f()
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -100,23 +99,32 @@ def run(quick: bool = False) -> list[Row]:
         for name, f in fns.items():
             t0 = time.perf_counter()
             f()
-            samples[name].append(n / (time.perf_counter() - t0))
-    rate = {k: statistics.median(v) for k, v in samples.items()}
+            samples[name].append(len(X) / (time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def run(quick: bool = False) -> list[Row]:
+    n = SAMPLES // 10 if quick else SAMPLES
     rows = []
-    for name, label in (
-        ("chainrule", "OpenBLAS's default spin"),
-        ("chainrule tune_blas", "nn.tune_blas()"),
-    ):
-        values = {"chainrule": rate[name]}
-        if "torch" in rate:
-            values["torch"] = rate["torch"]
+    for tuned in (False, True):
+        rate = in_subprocess(__file__, tuned, quick)
+        notes = [f"{n:,} samples per epoch, batch {BATCH}, SGD Nesterov momentum 0.9"]
+        if "torch" not in rate:
+            notes.append("PyTorch not installed")
+        notes.append(
+            "nn.tune_blas() and nn.tune_malloc() (the malloc setting applies to PyTorch too), as "
+            "the chainrule command sets its process up"
+            if tuned
+            else "library defaults: OpenBLAS's own thread spin, glibc malloc defaults"
+        )
+        what = "as `chainrule train` runs" if tuned else "library defaults"
         rows.append(
             Row(
-                f"W7 training throughput, 784-512-512-10 MLP, one epoch ({label})",
+                f"W7 training throughput, 784-512-512-10 MLP, one epoch ({what})",
                 "samples/s",
-                values,
+                rate,
                 ">= torch (plain tensor-slicing loop)",
-                values["chainrule"] >= values["torch"] if "torch" in values else None,
+                rate["chainrule"] >= rate["torch"] if "torch" in rate else None,
                 higher_is_better=True,
                 notes=notes,
             )
@@ -125,5 +133,9 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run(quick="--quick" in __import__("sys").argv):
-        print(row)
+    if "--worker" in sys.argv:
+        mode = sys.argv[sys.argv.index("--worker") + 1]
+        print(json.dumps(measure(mode == "tuned", "--quick" in sys.argv)))
+    else:
+        for row in run("--quick" in sys.argv):
+            print(row)

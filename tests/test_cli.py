@@ -6,6 +6,7 @@ import argparse
 import gzip
 import importlib.util
 import json
+import os
 import re
 import signal
 import subprocess
@@ -256,20 +257,24 @@ def test_missing_training_extra_is_one_clear_line(
     assert len(err) == 1 and "pip install 'chainrule[train]'" in err[0]
 
 
-def test_training_commands_limit_the_blas_spin_unless_the_user_chose(
+def test_training_commands_tune_their_process_unless_the_user_chose(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from chainrule.nn import perf
 
-    calls: list[int] = []
-    monkeypatch.setattr(perf, "tune_blas", lambda: calls.append(1) or True)
+    calls: list[str] = []
+    monkeypatch.setattr(perf, "tune_blas", lambda: calls.append("blas") or True)
+    monkeypatch.setattr(perf, "tune_malloc", lambda: calls.append("malloc") or True)
     monkeypatch.setattr(cli.threading, "active_count", lambda: 1)  # as in a fresh process
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    for k in [k for k in os.environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(k)
     assert cli.main(["evaluate", "/nonexistent/run"]) == 2
-    assert calls == [1]
+    assert calls == ["blas", "malloc"]
     assert cli.main(["explain", "x * 2", "x=1"]) == 0  # not a training command
-    assert calls == [1]
-    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's own choice wins
+    assert calls == ["blas", "malloc"]
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's own choices win
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     assert cli.main(["evaluate", "/nonexistent/run"]) == 2
-    assert calls == [1]
+    assert calls == ["blas", "malloc"]
     capsys.readouterr()

@@ -544,13 +544,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 _EXTRAS = {"tqdm", "matplotlib", "safetensors"}  # the `train` extra (pyproject.toml)
 
 
-def _tune_blas() -> None:
-    """The command owns its process: stop NumPy's OpenBLAS threads spinning a tenth of a second
-    after every matrix product (see ``nn.tune_blas``), unless the user chose a timeout."""
-    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ and threading.active_count() == 1:
-        from chainrule.nn import perf
+def _tune_process() -> None:
+    """The command owns its process, so it sets it up for training speed (``nn.perf``): NumPy's
+    OpenBLAS threads stop spinning soon after each matrix product, and glibc keeps the memory
+    of freed activations for the next step; each unless the user's environment chose."""
+    from chainrule.nn import perf
 
+    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ and threading.active_count() == 1:
         perf.tune_blas()
+    if not any(k.startswith("MALLOC_") for k in os.environ):
+        perf.tune_malloc()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -561,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         prog = f"chainrule {args.command}"
         if args.command in ("train", "evaluate", "demo"):
-            _tune_blas()
+            _tune_process()
         return int(args.func(args))
     except UsageError as e:
         message = str(e)
