@@ -118,6 +118,17 @@ def in_subprocess(script: str, tuned: bool, quick: bool) -> Any:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def main(measure: Callable[[bool, bool], Any], run: Callable[[bool], list[Row]]) -> None:
+    """A workload script's entry point: as ``in_subprocess``'s worker (``--worker tuned|default``)
+    print ``measure(tuned, quick)`` as JSON on one line; otherwise print ``run(quick)``'s rows."""
+    quick = "--quick" in sys.argv
+    if "--worker" in sys.argv:
+        print(json.dumps(measure(sys.argv[sys.argv.index("--worker") + 1] == "tuned", quick)))
+    else:
+        for row in run(quick):
+            print(row)
+
+
 def torch_mlp(sizes: Sequence[int]) -> Any:
     """PyTorch's ReLU MLP with the same starting weights as ``mlp_weights(sizes)``."""
     import torch

@@ -49,7 +49,16 @@ def combine(rounds: list[list[Row]]) -> tuple[list[Row], dict[tuple[str, str], s
         }
         verdicts = [r.met for r in same if r.met is not None]
         met = None if not verdicts else sum(verdicts) > len(verdicts) / 2
-        notes = [*first.notes, f"goal met in {sum(verdicts)} of {len(same)} rounds"]
+        notes = list(first.notes)
+        numpy_ratios = [x for x in (r.ratio("numpy") for r in same) if x is not None]
+        prefix = "chainrule / hand-written NumPy ="
+        if len(numpy_ratios) > 1 and notes and notes[0].startswith(prefix):
+            # the rounds' own ratios, as for torch below, not the first round's
+            notes[0] = (
+                f"{prefix} {statistics.median(numpy_ratios):.2f}x "
+                f"(rounds {min(numpy_ratios):.2f}-{max(numpy_ratios):.2f})"
+            )
+        notes.append(f"goal met in {sum(verdicts)} of {len(same)} rounds")
         rows.append(replace(first, values=values, met=met, notes=notes))
         ratios = [x for x in (r.ratio("torch") for r in same) if x is not None]
         if len(ratios) > 1:
@@ -116,7 +125,7 @@ def main() -> int:
             f"Mode: {'quick' if args.quick else 'full'}; command: `python benchmarks/run.py"
             f"{' --quick' if args.quick else ''}"
             f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}`. Medians of repeated,",
-            "interleaved runs in one process (W2, W3, W5, W6: a subprocess per setting or",
+            "interleaved runs in one process (W2, W3, W5, W6, W7: a subprocess per setting or",
             "implementation, for clean malloc settings and peak memory). The machines are shared",
             f"and noisy: each workload ran in {args.rounds} round(s); a value is the median over",
             "rounds, chainrule / torch is the median of the rounds' own ratios (their range in",

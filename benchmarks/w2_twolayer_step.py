@@ -13,14 +13,11 @@ Goals (issue 3): at most 1.1x the hand-written NumPy step, and faster than PyTor
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from harness import Row, in_subprocess, interleaved, mlp_weights, step_fns
+from harness import Row, in_subprocess, interleaved, main, mlp_weights, step_fns
 
 N, D, H, C = 200, 3072, 100, 10
 LR, REG = 1e-3, 1e-3
@@ -152,10 +149,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        mode = sys.argv[sys.argv.index("--worker") + 1]
-        sys.path.insert(0, str(Path(__file__).parent))
-        print(json.dumps(measure(mode == "tuned", "--quick" in sys.argv)))
-    else:
-        for row in run("--quick" in sys.argv):
-            print(row)
+    main(measure, run)

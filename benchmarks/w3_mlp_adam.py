@@ -12,16 +12,14 @@ Goal (issue 3): no slower than PyTorch.
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from harness import Row, in_subprocess, interleaved, mlp_weights, step_fns, torch_mlp
+from harness import Row, in_subprocess, interleaved, main, mlp_weights, step_fns, torch_mlp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -209,9 +207,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        mode = sys.argv[sys.argv.index("--worker") + 1]
-        print(json.dumps(measure(mode == "tuned", "--quick" in sys.argv)))
-    else:
-        for row in run("--quick" in sys.argv):
-            print(row)
+    main(measure, run)

@@ -19,15 +19,13 @@ Goal (issue 4): chainrule's samples/s no lower than PyTorch's.
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from harness import Row, in_subprocess, mlp_weights, torch_mlp
+from harness import Row, in_subprocess, main, mlp_weights, torch_mlp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
@@ -133,9 +131,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        mode = sys.argv[sys.argv.index("--worker") + 1]
-        print(json.dumps(measure(mode == "tuned", "--quick" in sys.argv)))
-    else:
-        for row in run("--quick" in sys.argv):
-            print(row)
+    main(measure, run)
