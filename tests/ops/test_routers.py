@@ -147,3 +147,22 @@ def test_abs_gradient_at_zero_is_zero() -> None:
     x = leaf([-2.0, 0.0, 3.0])
     cr.abs(x).sum().backward()
     np.testing.assert_array_equal(grad_of(x), [-1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_on_large_arrays_matches_and_routes_exact_zeros(dtype: type) -> None:
+    # from 4096 elements ReLU takes its vectorized paths (a zero row forward, a mask product
+    # backward with a finiteness check); they must agree with the definition exactly
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((64, 128)).astype(dtype)
+    x_np[0, :3] = [np.nan, -np.inf, np.inf]
+    x = cr.tensor(x_np, requires_grad=True)
+    out = cr.relu(x)
+    np.testing.assert_array_equal(out.numpy(), np.maximum(x_np, 0))
+    assert out.dtype == dtype
+    upstream = rng.standard_normal(x_np.shape).astype(dtype)
+    upstream[x_np < 0] = np.inf  # poison every unit that is off
+    upstream[1, x_np[1] < 0] = np.nan
+    out.backward(upstream)
+    want = np.where(x_np > 0, upstream, 0)
+    np.testing.assert_array_equal(grad_of(x), want)
