@@ -48,8 +48,15 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], op: str = "op") -> np.nda
     return g.reshape(shape)
 
 
+# A 0-d float result is held as a NumPy scalar: its "1" as the root gradient, by type.
+_ONES = {t: t(1) for t in (np.float16, np.float32, np.float64, np.longdouble)}
+
+
 def _root_gradient(root: _tensor.Tensor, gradient: Any) -> Any:
     if gradient is None:
+        one = _ONES.get(type(root.data))
+        if one is not None:
+            return one  # immutable, so one object serves every backward
         if root.data.size != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape: "
