@@ -49,7 +49,7 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], op: str = "op") -> np.nda
 
 
 # A 0-d float result is held as a NumPy scalar: its "1" as the root gradient, by type.
-_ONES = {t: t(1) for t in (np.float16, np.float32, np.float64, np.longdouble)}
+_ONES: dict[type, Any] = {t: t(1) for t in (np.float16, np.float32, np.float64, np.longdouble)}
 
 
 def _root_gradient(root: _tensor.Tensor, gradient: Any) -> Any:
