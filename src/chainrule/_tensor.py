@@ -102,13 +102,15 @@ class Tensor:
         self._version = 0
         self._meta: dict[str, Any] | None = None
 
-    @classmethod
-    def _wrap(cls, data: np.ndarray) -> Tensor:
-        """Fast constructor for an op's output: no conversion, no checks."""
-        t = object.__new__(Tensor)
+    @staticmethod
+    def _wrap(data: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor, no conversion and no checks: for an op's output, a gradient, or a
+        leaf made from a number (``chainrule.tensor``); the engine builds every ``.grad``
+        with it."""
+        t = _new(Tensor)
         t.data = data
         t.grad = None
-        t.requires_grad = False
+        t.requires_grad = requires_grad
         t._node = None
         t._version = 0
         t._meta = None
@@ -598,7 +600,9 @@ class Tensor:
 function._Tensor = Tensor  # the gates build their results without importing this module
 ops._Tensor, ops._lift = Tensor, _lift  # ops.exp(x) and friends, likewise
 
-# The operators' gates, bound once (every attribute lookup saved counts on a scalar graph).
+# The operators' gates and the fast constructor, bound once (every attribute lookup saved
+# counts on a scalar graph).
+_wrap = Tensor._wrap
 _add = arithmetic.Add.apply
 _sub = arithmetic.Sub.apply
 _mul = arithmetic.Mul.apply
@@ -663,14 +667,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     dtype('float64')
     """
     if dtype is None and type(data) is float:  # a scalar leaf, the micrograd-style graph's unit
-        t = _new(Tensor)
-        t.data = _float32(data)
-        t.grad = None
-        t.requires_grad = requires_grad is True or bool(requires_grad)
-        t._node = None
-        t._version = 0
-        t._meta = None
-        return t
+        return _wrap(_float32(data), bool(requires_grad))
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 

@@ -136,7 +136,6 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice")
             seen.add(id(p))
-            p._writable()  # a number's tensor holds a NumPy scalar: updates need an array
         if lr < 0:
             raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
         self.params: list[Any] = params
@@ -147,7 +146,8 @@ class Optimizer:
         ]
         self._tmp = [np.empty_like(p.data) for p in params]
         self._numel = sum(p.data.size for p in params)
-        self._bound: list[np.ndarray] = [p.data for p in params]
+        # the arrays updated in place (a number's tensor holds a NumPy scalar: made an array)
+        self._bound: list[np.ndarray] = [p._writable() for p in params]
         self._chunks: list[list[tuple[Any, ...]] | None] = [None] * len(params)
 
     def zero_grad(self) -> None:
@@ -193,8 +193,7 @@ class Optimizer:
 
     def _rebind(self, i: int, data: np.ndarray) -> np.ndarray:
         """The user replaced ``param.data``: follow the new array (same shape required)."""
-        if type(data) is not np.ndarray:  # e.g. p.data = (p - lr * g).data, a NumPy scalar
-            data = self.params[i].data = np.array(data)
+        data = self.params[i]._writable()  # p.data = (p - lr * g).data may be a NumPy scalar
         if data.shape != self._tmp[i].shape:
             raise ValueError(
                 f"{type(self).__name__}.step: parameter {i} changed shape from "

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -93,8 +94,6 @@ def tune_blas(thread_timeout: int = 20) -> bool:
     >>> nn.tune_blas() in (True, False)
     True
     """
-    import os
-
     if not 4 <= int(thread_timeout) <= 30:
         raise ValueError(f"tune_blas: thread_timeout must be in 4..30, got {thread_timeout}")
     lib = _numpy_openblas()
