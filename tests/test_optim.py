@@ -1,14 +1,28 @@
-"""Optimizers against the textbook update computed by hand, over several steps; schedules."""
+"""Optimizers against the textbook update computed by hand, over several steps; schedules.
+
+Every test runs twice: with the one-pass BLAS updates (where NumPy has an OpenBLAS) and with
+NumPy ufuncs only.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn, optim
+from chainrule import _blas, nn, optim
 
 STEPS = 5
+
+
+@pytest.fixture(autouse=True, params=["blas", "numpy"])
+def update_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    previous = _blas.set_enabled(request.param == "blas")
+    yield request.param
+    _blas.set_enabled(previous)
 
 
 def grads(step: int) -> list[np.ndarray]:
@@ -380,3 +394,49 @@ def test_sgd_momentum_changes_and_textbook_buffer() -> None:
         assert_same([p.data for p in params], want_p)
         sd = opt.state_dict()
         assert_same([sd["buffers"][f"{i}.momentum_buffer"] for i in range(2)], want_buf)
+
+
+@pytest.mark.parametrize(
+    ("factory", "calls"),
+    [
+        (lambda ps: optim.SGD(ps, lr=0.1), 1),
+        (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.1), 1),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), 2),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True), 3),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1), 4),
+        (lambda ps: optim.RMSprop(ps), 2),
+        (lambda ps: optim.Adam(ps), 3),
+        (lambda ps: optim.AdamW(ps), 3),
+    ],
+)
+def test_blas_path_is_taken_where_the_arrays_fit(
+    factory: Any, calls: int, update_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _blas.routines(np.float32)
+    if update_path == "numpy" or real is None:
+        pytest.skip("the BLAS path is off or NumPy has no OpenBLAS here")
+    made: list[str] = []
+
+    def counting(dtype: Any) -> _blas.Routines | None:
+        r = real if np.dtype(dtype) == np.float32 else None
+        if r is None:
+            return None
+        return _blas.Routines(
+            lambda *a: (made.append("axpy"), r.axpy(*a))[1],
+            lambda *a: (made.append("axpby"), r.axpby(*a))[1],
+        )
+
+    monkeypatch.setattr(_blas, "routines", counting)
+    w = nn.Parameter(np.ones((4, 3), np.float32))
+    opt = factory([w])
+    w.grad = cr.tensor(np.full((4, 3), 0.5, np.float32))
+    opt.step()
+    assert len(made) == calls
+    # a gradient that is not C-contiguous, or of another dtype, takes the NumPy passes
+    made.clear()
+    before = w.data.copy()
+    w.grad = cr.tensor(np.full((3, 4), 0.5, np.float32)).T
+    opt.step()
+    w.grad = cr.tensor(np.full((4, 3), 0.5, np.float64))
+    opt.step()
+    assert made == [] and not np.array_equal(w.data, before)

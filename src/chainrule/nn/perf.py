@@ -32,6 +32,8 @@ import ctypes.util
 import os
 import sys
 
+from chainrule import _blas
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
@@ -62,25 +64,6 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -
 _OPENBLAS_CALLS = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_")
 
 
-def _numpy_openblas() -> ctypes.CDLL | None:
-    """The OpenBLAS library NumPy has loaded (Linux: found in /proc/self/maps), or None."""
-    import numpy  # noqa: F401 - loads the library if nothing has yet
-
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.rsplit("/", 1)[-1]}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: the same handle, nothing new runs
-        except OSError:
-            continue
-        if all(hasattr(lib, name) for name in _OPENBLAS_CALLS):
-            return lib
-    return None
-
-
 def tune_blas(thread_timeout: int = 20) -> bool:
     """Let NumPy's OpenBLAS threads spin at most 2^thread_timeout cycles after a matrix product
     before they sleep (OpenBLAS's own ``OPENBLAS_THREAD_TIMEOUT``, 4 to 30; its default is 28).
@@ -96,8 +79,8 @@ def tune_blas(thread_timeout: int = 20) -> bool:
     """
     if not 4 <= int(thread_timeout) <= 30:
         raise ValueError(f"tune_blas: thread_timeout must be in 4..30, got {thread_timeout}")
-    lib = _numpy_openblas()
-    if lib is None:
+    lib = _blas.numpy_openblas()
+    if lib is None or not all(hasattr(lib, name) for name in _OPENBLAS_CALLS):
         return False
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(thread_timeout))
     lib.openblas_read_env()
