@@ -7,9 +7,10 @@ Nesterov momentum 0.9, the running loss and accuracy it tracks for its progress 
 no checkpoint files). PyTorch 2.13.0 CPU runs a plain loop slicing the tensors ``X[i:i+128]``
 (no shuffle, no copy) with the same net, initial weights, loss and optimizer, reading
 ``loss.item()`` each step. The two alternate epoch by epoch in one process, run twice in fresh
-subprocesses: with the library defaults, and with the process set up as the ``chainrule train``
-command sets it up, ``nn.tune_blas()`` (NumPy's OpenBLAS threads stop spinning ~0.3 ms after a
-matrix product instead of a tenth of a second; PyTorch's OpenMP threads already behave so) and
+subprocesses: with the library defaults (``Trainer.fit`` runs inside ``nn.tuned_blas()``, so
+NumPy's OpenBLAS threads stop spinning ~0.3 ms after a matrix product instead of a tenth of a
+second while it trains; PyTorch's OpenMP threads already behave so), and with the process set
+up as the ``chainrule train`` command sets it up, ``nn.tune_blas()`` for the whole process and
 ``nn.tune_malloc()`` (glibc keeps freed arrays' memory for reuse; it applies to PyTorch in the
 same process too). ``quick=True`` trains a tenth of an epoch.
 
@@ -113,7 +114,8 @@ def run(quick: bool = False) -> list[Row]:
             "nn.tune_blas() and nn.tune_malloc() (the malloc setting applies to PyTorch too), as "
             "the chainrule command sets its process up"
             if tuned
-            else "library defaults: OpenBLAS's own thread spin, glibc malloc defaults"
+            else "library defaults: Trainer.fit shortens OpenBLAS's thread spin while it "
+            "trains (nn.tuned_blas), glibc malloc defaults"
         )
         what = "as `chainrule train` runs" if tuned else "library defaults"
         rows.append(

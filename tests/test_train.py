@@ -259,3 +259,25 @@ def test_fit_again_continues_for_more_epochs() -> None:
     assert trainer.step == 4 * 5 and loader.epoch == 4
     with pytest.raises(ValueError, match="epochs"):
         trainer.fit(0)
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_fit_runs_inside_tuned_blas_unless_told_not_to(
+    tune: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    from chainrule.nn import perf
+
+    entered: list[bool] = []
+
+    @contextlib.contextmanager
+    def recording(thread_timeout: int = 20) -> Any:
+        entered.append(True)
+        yield True
+
+    monkeypatch.setattr(perf, "tuned_blas", recording)
+    net = nn.MLP([2, 8, 3], rng=np.random.default_rng(0))
+    train.fit(net, optim.SGD(net.parameters(), lr=0.1), (X, Y), epochs=2, batch_size=40,
+              verbose=False, progress=False, tune_blas=tune)  # fmt: skip
+    assert entered == ([True] if tune else [])

@@ -18,7 +18,7 @@ from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tan
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
-from chainrule.nn.perf import tune_blas, tune_malloc
+from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
 
 __all__ = [
     "ELU",
@@ -46,4 +46,5 @@ __all__ = [
     "init",
     "tune_blas",
     "tune_malloc",
+    "tuned_blas",
 ]

@@ -27,10 +27,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import sys
+import threading
+from collections.abc import Iterator
 
 from chainrule import _blas
 
@@ -61,6 +64,7 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -
     return ok
 
 
+_OPENBLAS_DEFAULT_TIMEOUT = 28  # OpenBLAS's THREAD_TIMEOUT: 2^28 cycles
 _OPENBLAS_CALLS = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_")
 
 
@@ -88,3 +92,60 @@ def tune_blas(thread_timeout: int = 20) -> bool:
         return False
     lib.blas_thread_shutdown_()  # the threads restart with the new timeout when next needed
     return True
+
+
+def _only_thread() -> bool:
+    """No other Python thread runs, so restarting the BLAS threads cannot pull them out from
+    under a matrix product. Threads known to do no BLAS work don't count: chainrule's optimizer
+    threads (idle between steps) and tqdm's progress-bar monitor."""
+    return all(
+        t is threading.current_thread()
+        or t.name.startswith("chainrule-optim")
+        or type(t).__name__ == "TMonitor"
+        for t in threading.enumerate()
+    )
+
+
+@contextlib.contextmanager
+def tuned_blas(thread_timeout: int = 20) -> Iterator[bool]:
+    """``tune_blas(thread_timeout)`` for the duration of a ``with`` block, then OpenBLAS's default
+    spin again; yields whether it applied. ``Trainer.fit`` runs inside it.
+
+    It stays out (yields False, changes nothing) where the environment already chose, i.e.
+    ``OPENBLAS_THREAD_TIMEOUT`` is set (by the user, or by ``tune_blas()``), where NumPy has no
+    pthreads OpenBLAS, and where another Python thread runs, since the library's threads are
+    restarted on the way in and on the way out (in Jupyter, whose kernel runs threads of its
+    own, call ``nn.tune_blas()`` once at the top of the notebook instead).
+
+    >>> import numpy as np
+    >>> from chainrule import nn
+    >>> with nn.tuned_blas() as applied:
+    ...     _ = np.ones((64, 64)) @ np.ones((64, 64))
+    >>> applied in (True, False)
+    True
+    """
+    if not 4 <= int(thread_timeout) <= 30:
+        raise ValueError(f"tuned_blas: thread_timeout must be in 4..30, got {thread_timeout}")
+    lib = _blas.numpy_openblas()
+    if (
+        "OPENBLAS_THREAD_TIMEOUT" in os.environ
+        or lib is None
+        or not all(hasattr(lib, name) for name in _OPENBLAS_CALLS)
+        or not _only_thread()
+    ):
+        yield False
+        return
+    applied = tune_blas(thread_timeout)
+    try:
+        yield applied
+    finally:
+        if applied:
+            # OpenBLAS keeps the last timeout it read when the variable is unset, so set its
+            # default explicitly, have it read, then leave the environment as it was
+            os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(_OPENBLAS_DEFAULT_TIMEOUT)
+            try:
+                lib.openblas_read_env()
+            finally:
+                del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+            if _only_thread():  # else the threads take the default when they next restart
+                lib.blas_thread_shutdown_()
