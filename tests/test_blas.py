@@ -62,3 +62,11 @@ def test_fits_only_contiguous_arrays_of_the_dtype() -> None:
     assert not _blas.fits(f32, a, np.zeros(3))  # float64
     assert not _blas.fits(f32, np.float32(1.0))  # a NumPy scalar, not an array
     assert not _blas.fits(f32, np.ma.zeros(3, np.float32))  # a subclass
+
+
+def test_address_of_writable_read_only_offset_and_empty_arrays() -> None:
+    a = np.arange(6.0)
+    frozen = a.copy()
+    frozen.flags.writeable = False
+    for x in (a, a[2:], frozen, np.zeros(0), np.zeros((3, 0), np.float32)):
+        assert _blas.address(x) == x.ctypes.data
