@@ -29,10 +29,11 @@ def test_axpy_and_axpby_against_numpy(dtype: type) -> None:
         got = y.copy()
         r.axpy(n, 2.5, _blas.address(x), _blas.address(got))
         np.testing.assert_allclose(got, want, **tol)
-        want = (-0.5 * x.astype(np.float64) + 0.9 * y).astype(dtype)
-        got = y.copy()
-        r.axpby(n, -0.5, _blas.address(x), 0.9, _blas.address(got))
-        np.testing.assert_allclose(got, want, **tol)
+        for b in (0.9, 1.0):  # b = 1 runs as an axpy
+            want = (-0.5 * x.astype(np.float64) + b * y).astype(dtype)
+            got = y.copy()
+            r.axpby(n, -0.5, _blas.address(x), b, _blas.address(got))
+            np.testing.assert_allclose(got, want, **tol)
 
 
 def test_found_where_numpy_ships_openblas() -> None:

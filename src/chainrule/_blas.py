@@ -44,7 +44,8 @@ _NAMINGS = (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", ""))
 class Routines(NamedTuple):
     """BLAS level-1 calls for one dtype, on raw addresses of contiguous arrays of ``n`` items.
 
-    ``axpy(n, a, x, y)``: y = a x + y.  ``axpby(n, a, x, b, y)``: y = a x + b y.
+    ``axpy(n, a, x, y)``: y = a x + y.  ``axpby(n, a, x, b, y)``: y = a x + b y (an axpy
+    when b is 1: OpenBLAS runs axpy on all its threads, axpby on one).
     """
 
     axpy: Any
@@ -106,7 +107,10 @@ def _load(dtype: np.dtype) -> Routines | None:
             f(size, a, x, 1, y, 1)
 
         def _axpby(size: int, a: float, x: int, b: float, y: int, f: Any = axpby) -> None:
-            f(size, a, x, 1, b, y, 1)
+            if b == 1.0:  # an axpy, which OpenBLAS splits across its threads (axpby: one)
+                axpy(size, a, x, 1, y, 1)
+            else:
+                f(size, a, x, 1, b, y, 1)
 
         return Routines(_axpy, _axpby)
     return None
