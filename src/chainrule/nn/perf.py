@@ -136,6 +136,8 @@ def tuned_blas(thread_timeout: int = 20) -> Iterator[bool]:
         yield False
         return
     applied = tune_blas(thread_timeout)
+    if not applied:
+        os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)  # as it was
     try:
         yield applied
     finally:
