@@ -106,9 +106,11 @@ def _load(dtype: np.dtype) -> Routines | None:
         def _axpy(size: int, a: float, x: int, y: int, f: Any = axpy) -> None:
             f(size, a, x, 1, y, 1)
 
-        def _axpby(size: int, a: float, x: int, b: float, y: int, f: Any = axpby) -> None:
+        def _axpby(
+            size: int, a: float, x: int, b: float, y: int, f: Any = axpby, g: Any = axpy
+        ) -> None:
             if b == 1.0:  # an axpy, which OpenBLAS splits across its threads (axpby: one)
-                axpy(size, a, x, 1, y, 1)
+                g(size, a, x, 1, y, 1)
             else:
                 f(size, a, x, 1, b, y, 1)
 
