@@ -45,6 +45,10 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -
     """Raise glibc's mmap and trim thresholds (bytes); True if applied, False where there is
     no glibc (macOS, Windows, musl).
 
+    Pair it with ``tune_blas()``, as the ``chainrule`` command does: on this project's 2-core
+    machines, a 784-512-512-10 Adam step took 6.1 ms with ``tune_malloc`` alone (OpenBLAS's
+    default spin), 3.8 ms with neither, and 3.8 ms with both (2026-11-26, A/B in one process).
+
     >>> from chainrule import nn
     >>> nn.tune_malloc(mmap_threshold=32 << 20) in (True, False)
     True
