@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -38,8 +39,11 @@ def test_axpy_and_axpby_against_numpy(dtype: type) -> None:
 
 def test_found_where_numpy_ships_openblas() -> None:
     if numpy_ships_openblas():  # the wheels from PyPI on Linux
-        assert _blas.numpy_openblas() is not None
+        lib = _blas.numpy_openblas()
+        assert lib is not None
         assert _blas.routines(np.float32) is not None
+        if "numpy.libs" in lib._name:  # a wheel: NumPy's own copy, beside the package
+            assert lib._name.startswith(os.path.dirname(np.__file__))
 
 
 def test_other_dtypes_and_disabled_give_none() -> None:

@@ -265,7 +265,7 @@ def test_training_commands_tune_their_process_unless_the_user_chose(
     calls: list[str] = []
     monkeypatch.setattr(perf, "tune_blas", lambda: calls.append("blas") or True)
     monkeypatch.setattr(perf, "tune_malloc", lambda: calls.append("malloc") or True)
-    monkeypatch.setattr(cli.threading, "active_count", lambda: 1)  # as in a fresh process
+    monkeypatch.setattr(perf, "_only_thread", lambda: True)  # as in a fresh process
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     for k in [k for k in os.environ if k.startswith("MALLOC_")]:
         monkeypatch.delenv(k)

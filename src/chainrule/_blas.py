@@ -31,6 +31,7 @@ everywhere), e.g. to compare the two.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from typing import Any, NamedTuple
 
@@ -62,14 +63,15 @@ def numpy_openblas() -> ctypes.CDLL | None:
     _state["found"] = True
     if not sys.platform.startswith("linux"):
         return None
-    import numpy  # noqa: F401 - loads the library if nothing has yet
-
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.rsplit("/", 1)[-1]}
     except OSError:
         return None
-    for path in sorted(paths):
+    # NumPy's own first (its wheels keep it in numpy.libs/ beside the package), should another
+    # package have loaded an OpenBLAS of its own
+    home = os.path.dirname(np.__file__)
+    for path in sorted(paths, key=lambda p: (not p.startswith(home), p)):
         try:
             lib = ctypes.CDLL(path)  # already loaded: the same handle, nothing new runs
         except OSError:

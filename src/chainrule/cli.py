@@ -16,7 +16,6 @@ import json
 import math
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -550,7 +549,7 @@ def _tune_process() -> None:
     of freed activations for the next step; each unless the user's environment chose."""
     from chainrule.nn import perf
 
-    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ and threading.active_count() == 1:
+    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ and perf._only_thread():
         perf.tune_blas()
     if not any(k.startswith("MALLOC_") for k in os.environ):
         perf.tune_malloc()

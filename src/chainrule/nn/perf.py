@@ -34,6 +34,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from chainrule import _blas
 
@@ -130,28 +131,24 @@ def tuned_blas(thread_timeout: int = 20) -> Iterator[bool]:
     """
     if not 4 <= int(thread_timeout) <= 30:
         raise ValueError(f"tuned_blas: thread_timeout must be in 4..30, got {thread_timeout}")
-    lib = _blas.numpy_openblas()
-    if (
-        "OPENBLAS_THREAD_TIMEOUT" in os.environ
-        or lib is None
-        or not all(hasattr(lib, name) for name in _OPENBLAS_CALLS)
-        or not _only_thread()
-    ):
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ or not _only_thread():
         yield False
         return
-    applied = tune_blas(thread_timeout)
+    applied = tune_blas(thread_timeout)  # False where there is no such OpenBLAS
     if not applied:
         os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)  # as it was
+        yield False
+        return
     try:
-        yield applied
+        yield True
     finally:
-        if applied:
-            # OpenBLAS keeps the last timeout it read when the variable is unset, so set its
-            # default explicitly, have it read, then leave the environment as it was
-            os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(_OPENBLAS_DEFAULT_TIMEOUT)
-            try:
-                lib.openblas_read_env()
-            finally:
-                del os.environ["OPENBLAS_THREAD_TIMEOUT"]
-            if _only_thread():  # else the threads take the default when they next restart
-                lib.blas_thread_shutdown_()
+        lib: Any = _blas.numpy_openblas()
+        # OpenBLAS keeps the last timeout it read when the variable is unset, so set its default
+        # explicitly, have it read, then leave the environment as it was
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(_OPENBLAS_DEFAULT_TIMEOUT)
+        try:
+            lib.openblas_read_env()
+        finally:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+        if _only_thread():  # else the threads take the default when they next restart
+            lib.blas_thread_shutdown_()
