@@ -242,8 +242,14 @@ class Tensor:
         return self
 
     def astype(self, dtype: Any) -> Tensor:
-        """A copy converted to dtype; differentiable between float types."""
-        return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+        """A copy converted to dtype; differentiable between float types.
+
+        To a non-float dtype the result is outside the graph (integers have no gradient).
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            return Tensor._wrap(np.asarray(self.data.astype(dtype)))
+        return elementwise.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -462,6 +468,40 @@ class Tensor:
 
     def __abs__(self) -> Tensor:
         return elementwise.Abs.apply(self)
+
+    # % and // (ops.mathfns); & | ^ ~ on bool or integer tensors, outside the graph (ops.compare)
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.mathfns.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return ops.mathfns.mod(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.mathfns.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.mathfns.floor_divide(other, self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(other, self)
+
+    def __invert__(self) -> Tensor:
+        return ops.compare.invert(self)
 
     # comparisons give boolean tensors outside the graph
     def _cmp(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:

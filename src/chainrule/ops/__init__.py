@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import (  # noqa: F401 - compare: Tensor reaches it as ops.compare
+    _args,
+    activations,
+    arithmetic,
+    compare,
+    elementwise,
+    linalg,
+    mathfns,
+    reduce,
+)
 from chainrule.ops import shape as shape_ops
 
 ALL_OPS: tuple[type[Function], ...] = (
@@ -57,6 +66,8 @@ ALL_OPS: tuple[type[Function], ...] = (
     shape_ops.Index,
     shape_ops.Concatenate,
     shape_ops.Stack,
+    *mathfns.ALL,
+    *activations.ALL,
 )
 
 
@@ -486,6 +497,8 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
     """
     if len(xs) == 0:
         raise ValueError("concatenate: needs at least one tensor")
+    xs = [_t(x) for x in xs]
+    _args.axis("concatenate", axis, xs[0].ndim)
     return shape_ops.Concatenate.apply(*[_t(x) for x in xs], axis=axis)
 
 
@@ -499,6 +512,8 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Any:
     """
     if len(xs) == 0:
         raise ValueError("stack: needs at least one tensor")
+    xs = [_t(x) for x in xs]
+    _args.axis("stack", axis, xs[0].ndim + 1)
     return shape_ops.Stack.apply(*[_t(x) for x in xs], axis=axis)
 
 

@@ -1,0 +1,72 @@
+"""Argument checks shared by the op families: axes, integer arrays, and the Tensor wrappers.
+
+Each check raises one error naming the op, the argument and what was expected. Out-of-range
+axes raise NumPy's ``AxisError``, which is both a ``ValueError`` and an ``IndexError``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+AxisError = np.exceptions.AxisError
+
+
+def axis(op: str, value: Any, ndim: int, name: str = "axis") -> int:
+    """``value`` as an axis in ``[0, ndim)``, or AxisError naming op, the axis and ndim.
+
+    >>> axis("flip", -1, 3)
+    2
+    """
+    try:
+        a = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an integer, got {value!r}") from None
+    if not -ndim <= a < ndim:
+        raise AxisError(
+            f"{op}: {name} {a} is out of bounds for an input with ndim {ndim} "
+            f"(expected {-ndim} <= {name} < {ndim})"
+        )
+    return a % ndim if ndim else 0
+
+
+def axes(op: str, value: Any, ndim: int) -> tuple[int, ...] | None:
+    """None, one axis or a tuple of distinct axes, each normalised by ``axis``.
+
+    >>> axes("sum", (0, -1), 3)
+    (0, 2)
+    """
+    if value is None:
+        return None
+    items = value if isinstance(value, tuple | list) else (value,)
+    out = tuple(axis(op, a, ndim) for a in items)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis {value!r} repeats an axis")
+    return out
+
+
+def tensor(x: Any) -> Any:
+    """x as a chainrule Tensor (the ops package's converter, bound once Tensor exists)."""
+    from chainrule import ops
+
+    return ops._t(x)
+
+
+def pair(x: Any, y: Any) -> tuple[Any, Any]:
+    """Two operands as Tensors; a plain operand takes the other's float dtype."""
+    from chainrule import ops
+
+    return ops._pair(x, y)
+
+
+def facts(**kw: Any) -> dict[str, Any]:
+    """An op's registry facts (function, method, ufunc, family, label, local, rebuildable).
+
+    A plain dict on the gate until ``chainrule.ops.registry`` lands; then its decorator.
+
+    >>> facts(function="tan", family="elementwise")["function"]
+    'tan'
+    """
+    return dict(kw)
