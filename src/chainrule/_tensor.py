@@ -120,6 +120,13 @@ class Tensor:
 
     __array_priority__ = 1000.0
 
+    def __array_namespace__(self, api_version: str | None = None) -> Any:
+        """chainrule's differentiable namespace (NumPy's names): what a backward rule's
+        ``xp`` is under ``create_graph=True``."""
+        from chainrule.ops import namespace
+
+        return namespace
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
             return np.asarray(self.data.astype(dtype))
@@ -283,14 +290,27 @@ class Tensor:
 
     # -- autograd -------------------------------------------------------------------------------
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Backpropagate from this tensor, accumulating into the leaves' ``.grad``.
 
         ``gradient`` is the upstream gradient (same shape); it may be left out for a scalar.
         Without ``retain_graph`` the values saved for backward are freed as soon as each node
-        has used them, so a second backward through the same graph raises.
+        has used them, so a second backward through the same graph raises. ``create_graph=True``
+        records the backward pass itself: the leaves' ``.grad`` then carry a graph and can be
+        differentiated again (``retain_graph`` defaults to ``create_graph``, as in PyTorch).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(0.5, dtype="float64", requires_grad=True)
+        >>> cr.tanh(x).backward(create_graph=True)   # x.grad = 1 - tanh(x)^2, as a graph
+        >>> g = x.grad
+        >>> x.grad = None
+        >>> g.backward()                             # d2/dx2 tanh = -2 tanh (1 - tanh^2)
+        >>> round(x.grad.item(), 6)
+        -0.726862
         """
-        engine.backward(self, gradient, retain_graph)
+        engine.backward(self, gradient, retain_graph, create_graph)
 
     def retain_grad(self) -> None:
         """Keep the gradient of this intermediate in ``.grad`` after backward."""

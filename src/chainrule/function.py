@@ -225,6 +225,9 @@ class Function:
     # (user gates cache there). Computed once per class, in __init_subclass__.
     _cached: tuple[str, ...] = ()
     _has_dict = False
+    # True when backward follows the rule that lets create_graph=True record it: written with
+    # the namespace it is handed, inputs cached as given, the output cached as ``out``.
+    differentiable_backward = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

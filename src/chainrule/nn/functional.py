@@ -50,6 +50,7 @@ class Linear(Function):
     """out = x @ W + b;  dx = dout @ W^T,  dW = x^T @ dout,  db = sum over rows of dout"""
 
     __slots__ = ("w", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if x.ndim == 0 or x.shape[-1] != w.shape[0]:
