@@ -415,6 +415,10 @@ def _graph_backward(n: Any, dout: Any) -> tuple[Any, ...]:
         v = getattr(n, name, None)
         if v is None:
             continue
+        if type(v) is tuple and any(id(e) in by_id for e in v):  # a gate of many inputs
+            swapped[name] = v
+            setattr(n, name, tuple(by_id.get(id(e), e) for e in v))
+            continue
         t = by_id.get(id(v))
         if t is None and name == "out" and hasattr(v, "shape"):
             t = tensor_type._wrap(v, True)  # the node's own output: gradients flow back into n

@@ -142,3 +142,56 @@ def gradcheck(
                 f"{bad.size} elements disagree"
             )
     return True
+
+
+def gradgradcheck(
+    fn: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives of ``fn(*inputs)``: backprop through the recorded backward pass
+    (``create_graph=True``) against central differences of the first derivatives, in float64.
+
+    The first derivatives are contracted with fixed random weights (and a non-scalar output
+    with a fixed random upstream gradient), so every element of the Hessian-vector product is
+    compared. Returns True, or raises ``GradcheckError`` as ``gradcheck`` does.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.5, -1.0, 2.0], dtype="float64", requires_grad=True)
+    >>> cr.gradgradcheck(lambda t: (t * t).tanh(), x)
+    True
+    """
+    from chainrule import _tensor as tensor
+    from chainrule import engine, function
+
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, tensor.Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input Tensor has requires_grad=True")
+    out = fn(*inputs)
+    if not isinstance(out, tensor.Tensor):
+        raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
+    rng = np.random.default_rng(seed + 1)
+    dout = tensor.Tensor(rng.standard_normal(out.shape))
+    weights = [rng.standard_normal(inputs[i].shape) for i in checked]
+
+    def first_derivatives(*ts: Any) -> Any:
+        with function.enable_grad():
+            o = fn(*ts)
+            if not o.requires_grad:
+                return tensor.Tensor(np.float64(0.0))
+            grads = engine.grad(
+                o, [ts[i] for i in checked], grad_outputs=dout, create_graph=True, allow_unused=True
+            )
+        total: Any = tensor.Tensor(np.float64(0.0))
+        for g, w in zip(grads, weights, strict=True):
+            if g is not None:
+                total = total + (g * w).sum()
+        return total
+
+    try:
+        return gradcheck(first_derivatives, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    except GradcheckError as e:
+        raise GradcheckError(f"gradgradcheck (second derivatives): {e}") from None

@@ -116,10 +116,10 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             if nx:
                 dx = dout * y * x ** (y - 1)
-                if xp is np and not isinstance(y0, np.ndarray) and y0 != 0:
-                    pass  # a nonzero scalar exponent: nothing to mask (the common x ** 2)
-                else:
-                    dx = xp.where(y0 == 0, 0.0, dx)
+                if not (isinstance(y0, float | int | np.generic) and y0 != 0):
+                    # 0 * 0 ** -1 is nan: x ** 0 is the constant 1 (a nonzero scalar exponent,
+                    # the common x ** 2, has nothing to mask)
+                    dx = xp.where((x0 == 0) & (y0 == 0), 0.0, dx)
             if ny:
                 dy = xp.where((x0 == 0) & (y0 >= 0), 0.0, dout * self.out * xp.log(x))
         return dx, dy

@@ -126,8 +126,10 @@ class Std(Function):
         centered = x - x.mean(axis=self.axes, keepdims=True)
         out = _expand(self.out, self.axes, self.keepdims)
         zero = (out.data if hasattr(out, "_node") else out) == 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dx = _expand(dout, self.axes, self.keepdims) * centered / (self.denom * out)
+        # divide by 1 where std = 0 (the safe-where pattern: a masked 0/0 would still make the
+        # gradient of the gradient nan), then route those elements to 0
+        safe = xp.where(zero, 1.0, out)
+        dx = _expand(dout, self.axes, self.keepdims) * centered / (self.denom * safe)
         return xp.where(zero, 0.0, dx)
 
 
