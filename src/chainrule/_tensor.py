@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import engine, function, ops
+from chainrule import backend, engine, function, ops
 from chainrule.ops import arithmetic, elementwise, linalg, reduce
 from chainrule.ops import shape as shape_ops
 
@@ -34,6 +34,8 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to an ndarray: Python floats become float32, float arrays keep theirs."""
     if isinstance(data, Tensor):
         data = data.data
+    if backend.is_foreign(data):  # a CuPy (or array-API) array stays on its own backend
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     try:
         if dtype is not None:
             return np.array(data, dtype=dtype)
@@ -219,7 +221,7 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return backend.to_numpy(self.data).tolist()
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph.
@@ -259,7 +261,8 @@ class Tensor:
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        data = backend.to_numpy(self.data)  # printing is an explicit copy to the host
+        body = np.array2string(data, separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.data.dtype}")

@@ -52,6 +52,14 @@ def is_numpy(x: Any) -> bool:
     return type(x) is _ndarray or isinstance(x, _generic)
 
 
+def is_foreign(x: Any) -> bool:
+    """True for an array of another backend (CuPy, an array-API library): kept as it is, never
+    converted to NumPy behind the user's back."""
+    if type(x) in _NUMPY_TYPES or isinstance(x, _ndarray | _generic) or is_tensor(x):
+        return False
+    return hasattr(x, "__array_namespace__") or type(x).__module__.startswith("cupy")
+
+
 def is_tensor(x: Any) -> bool:
     """True for a chainrule Tensor (without importing it: the array layer sits below it)."""
     return hasattr(x, "_node") and hasattr(x, "requires_grad")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import _tensor, function
+from chainrule import _tensor, backend, function
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...], op: str = "op") -> Any:
@@ -74,12 +74,21 @@ def _root_gradient(root: _tensor.Tensor, gradient: Any, graph: bool = False) -> 
                 f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape: "
                 "the gradient can be left out only for a scalar output (e.g. a loss)"
             )
+        if backend.is_foreign(root.data):  # the root's own backend (CuPy, ...)
+            return backend.get_array_module(root.data).ones_like(root.data)
         if root.data.ndim == 0:
             return root.data.dtype.type(1)  # a NumPy scalar: the cheapest "1" of the right dtype
         return np.ones_like(root.data)
     g = gradient.data if isinstance(gradient, _tensor.Tensor) else gradient
     if not hasattr(g, "shape"):
         g = np.asarray(g)
+    elif backend.is_foreign(g):
+        if g.shape != root.shape:
+            raise ValueError(
+                f"backward(gradient=...): gradient has shape {g.shape} but the output has "
+                f"shape {root.shape}; they must match"
+            )
+        return g.astype(root.data.dtype)
     if g.shape != root.shape:
         raise ValueError(
             f"backward(gradient=...): gradient has shape {g.shape} but the output has shape "
@@ -158,11 +167,12 @@ def grad(
         if g is None or create_graph:
             result.append(g)
         else:
-            result.append(_tensor.Tensor._wrap(np.array(g)))
+            result.append(_tensor.Tensor._wrap(g.copy() if backend.is_foreign(g) else np.array(g)))
     return tuple(result)
 
 
 _ndarray = np.ndarray
+_SCALAR_TYPES = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic))
 
 _FREED = (
     "{op}.backward: trying to backward through the graph a second time, but what the nodes "
@@ -266,7 +276,7 @@ def run(
                 data = p.data
                 tg = type(g)
                 # A NumPy scalar of the input's own type has its shape and dtype: nothing to check
-                if tg is not type(data) or tg is _ndarray:
+                if tg is not type(data) or tg not in _SCALAR_TYPES:
                     try:
                         if g.shape != data.shape:
                             g = unbroadcast(g, data.shape, type(n).__name__)
@@ -373,10 +383,10 @@ def _accumulate_leaves(
         old = leaf.grad
         if old is not None:
             g = old.data + g
-        elif type(g) is np.ndarray:
+        elif type(g) is np.ndarray or (type(g) not in _SCALAR_TYPES and backend.is_foreign(g)):
             if seen is None:
                 seen = set(map(id, root_grads))
-            if g.base is not None or id(g) in seen:
+            if getattr(g, "base", None) is not None or id(g) in seen:
                 g = g.copy()
             seen.add(id(g))
         # else a NumPy scalar (a 0-d result): immutable, so it can be shared as it is

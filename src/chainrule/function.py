@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from chainrule import _tensor
+from chainrule.backend import is_foreign
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,7 +182,7 @@ class Function:
                 out = fn.forward(*arrays, **kwargs)
         except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
             raise _shape_error(cls, args, e) from None
-        if type(out) is not _ndarray and not isinstance(out, _generic):
+        if type(out) is not _ndarray and not isinstance(out, _generic) and not is_foreign(out):
             out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
         result = _new(tensor_type)
         result.data = out
