@@ -179,11 +179,43 @@ class _AddAt:
         return _wrap(np.add(_raw(x), _raw(y)))
 
 
-_NAMES = (
-    "exp log sqrt abs sin cos tanh sign expm1 log1p where maximum minimum clip power ones zeros "
-    "zeros_like ones_like full_like broadcast_to expand_dims squeeze concatenate stack isfinite "
-    "isnan max min shape result_type multiply equal greater less"
-).split()
+_NAMES = [
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sin",
+    "cos",
+    "tanh",
+    "sign",
+    "expm1",
+    "log1p",
+    "where",
+    "maximum",
+    "minimum",
+    "clip",
+    "power",
+    "ones",
+    "zeros",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "broadcast_to",
+    "expand_dims",
+    "squeeze",
+    "concatenate",
+    "stack",
+    "isfinite",
+    "isnan",
+    "max",
+    "min",
+    "shape",
+    "result_type",
+    "multiply",
+    "equal",
+    "greater",
+    "less",
+]
 namespace = SimpleNamespace(**{n: _function(n) for n in _NAMES})
 namespace.add = _AddAt()
 namespace.asarray = lambda x, dtype=None: (
