@@ -56,21 +56,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-def _lift(other: Any, like: Tensor) -> Any:
-    """An operator's operand: Tensors and Python numbers pass; arrays take like's float dtype."""
-    t = type(other)
-    if t is float or t is int or isinstance(other, Tensor):
-        return other
-    arr = np.asarray(other)
-    if arr.dtype.kind not in _NUMERIC_KINDS:
-        raise TypeError(f"unsupported operand of type {t.__name__} for a chainrule Tensor")
-    dt = like.data.dtype
-    if dt.kind == "f" and arr.dtype != dt:
-        arr = arr.astype(dt)
-    return arr
-
-
-class Tensor:
+class Tensor(function.TensorBase):
     """An n-dimensional array that records the operations applied to it.
 
     ``requires_grad=True`` marks a leaf whose gradient ``backward`` fills into ``.grad``.
@@ -81,7 +67,7 @@ class Tensor:
     ((1, 2), dtype('float32'), True)
     """
 
-    __slots__ = ("__weakref__", "_meta", "_node", "_version", "data", "grad", "requires_grad")
+    __slots__ = ()  # data, grad, requires_grad and the node: function.TensorBase's
     __hash__ = object.__hash__  # == is elementwise, identity stays the hash (as in PyTorch)
 
     data: np.ndarray
@@ -475,7 +461,7 @@ class Tensor:
         return ops.power(self, exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
-        return _pow(_lift(base, self), self)
+        return _pow(ops.lift_operand(base, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _matmul(self, other if type(other) is Tensor else _operand(other, self))
@@ -617,11 +603,8 @@ class Tensor:
         return shape_ops.Squeeze.apply(self, axis=axis)
 
     def dot(self, other: Any) -> Tensor:
-        return linalg.MatMul.apply(self, _lift(other, self))
+        return linalg.MatMul.apply(self, ops.lift_operand(other, self))
 
-
-function._Tensor = Tensor  # the gates build their results without importing this module
-ops._Tensor, ops._lift = Tensor, _lift  # ops.exp(x) and friends, likewise
 
 # The operators' gates and the fast constructor, bound once (every attribute lookup saved
 # counts on a scalar graph).
@@ -647,7 +630,7 @@ def _operand(other: Any, like: Tensor) -> Any:
     """An operator's operand: see ``_lift``, with the constant cache above."""
     t = type(other)
     if t is not float and t is not int:
-        return _lift(other, like)
+        return ops.lift_operand(other, like)
     data = like.data
     if type(data) is not _ndarray or not data.ndim:
         return other  # 0-d data is a NumPy scalar, whose maths with Python numbers is fast
@@ -689,9 +672,20 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     >>> cr.tensor(3, dtype="float64").dtype
     dtype('float64')
     """
-    if dtype is None and type(data) is float:  # a scalar leaf, the micrograd-style graph's unit
-        return _wrap(_float32(data), bool(requires_grad))
+    if type(data) is float:  # a scalar leaf, the micrograd-style graph's unit: a NumPy scalar
+        try:
+            scalar = _SCALAR_TYPE.get(dtype)
+        except TypeError:  # an unhashable dtype argument: let the constructor explain
+            scalar = None
+        if scalar is not None:
+            return _wrap(scalar(data), bool(requires_grad))
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+# the float dtypes a Python-float leaf may be asked for, by every spelling, and their scalar type
+_SCALAR_TYPE: dict[Any, Any] = {None: np.float32}
+for _t in (np.float32, np.float64):
+    _SCALAR_TYPE.update({_t: _t, np.dtype(_t): _t, np.dtype(_t).name: _t})
 
 
 _UFUNCS: dict[str, Callable[..., Any]] = {}
@@ -701,7 +695,7 @@ def _register_ufuncs() -> None:
     def binary(fn: type[function.Function]) -> Callable[..., Tensor]:
         def call(a: Any, b: Any) -> Tensor:
             like = a if isinstance(a, Tensor) else b
-            return fn.apply(_lift(a, like), _lift(b, like))
+            return fn.apply(ops.lift_operand(a, like), ops.lift_operand(b, like))
 
         return call
 

@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chainrule import _tensor, backend, function
+from chainrule import backend, function
+
+if TYPE_CHECKING:  # annotations only: Tensor sits above the engine
+    from chainrule._tensor import Tensor
+
+_TensorBase = function.TensorBase
+_wrap = function.wrap
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...], op: str = "op") -> Any:
@@ -55,16 +61,16 @@ def unbroadcast(g: Any, shape: tuple[int, ...], op: str = "op") -> Any:
 _ONES: dict[type, Any] = {t: t(1) for t in (np.float16, np.float32, np.float64, np.longdouble)}
 
 
-def _root_gradient(root: _tensor.Tensor, gradient: Any, graph: bool = False) -> Any:
+def _root_gradient(root: Tensor, gradient: Any, graph: bool = False) -> Any:
     if graph:  # create_graph: the walk carries Tensors; a given gradient may itself need grad
-        if isinstance(gradient, _tensor.Tensor):
+        if isinstance(gradient, _TensorBase):
             if gradient.shape != root.shape:
                 raise ValueError(
                     f"backward(gradient=...): gradient has shape {gradient.shape} but the output "
                     f"has shape {root.shape}; they must match"
                 )
             return gradient
-        return _tensor.Tensor._wrap(_root_gradient(root, gradient))
+        return _wrap(_root_gradient(root, gradient))
     if gradient is None:
         one = _ONES.get(type(root.data))
         if one is not None:
@@ -79,7 +85,7 @@ def _root_gradient(root: _tensor.Tensor, gradient: Any, graph: bool = False) -> 
         if root.data.ndim == 0:
             return root.data.dtype.type(1)  # a NumPy scalar: the cheapest "1" of the right dtype
         return np.ones_like(root.data)
-    g = gradient.data if isinstance(gradient, _tensor.Tensor) else gradient
+    g = gradient.data if isinstance(gradient, _TensorBase) else gradient
     if not hasattr(g, "shape"):
         g = np.asarray(g)
     elif backend.is_foreign(g):
@@ -98,7 +104,7 @@ def _root_gradient(root: _tensor.Tensor, gradient: Any, graph: bool = False) -> 
 
 
 def backward(
-    root: _tensor.Tensor,
+    root: Tensor,
     gradient: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
@@ -115,13 +121,13 @@ def backward(
 
 
 def grad(
-    outputs: _tensor.Tensor | Sequence[_tensor.Tensor],
-    inputs: _tensor.Tensor | Sequence[_tensor.Tensor],
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
-) -> tuple[_tensor.Tensor | None, ...]:
+) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched.
 
     With ``create_graph=True`` the backward pass is itself recorded, so the gradients can be
@@ -140,9 +146,9 @@ def grad(
     """
     if retain_graph is None:
         retain_graph = create_graph
-    outs = [outputs] if isinstance(outputs, _tensor.Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, _tensor.Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, _tensor.Tensor | np.ndarray):
+    outs = [outputs] if isinstance(outputs, _TensorBase) else list(outputs)
+    ins = [inputs] if isinstance(inputs, _TensorBase) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, _TensorBase | np.ndarray):
         gos = [grad_outputs] * len(outs) if len(outs) == 1 else [None] * len(outs)
         if grad_outputs is not None and len(outs) != 1:
             raise ValueError("grad(): give one grad_output per output")
@@ -156,7 +162,7 @@ def grad(
             raise RuntimeError("grad(): an output does not require grad (no graph reaches it)")
     roots = [_root_gradient(o, g, create_graph) for o, g in zip(outs, gos, strict=True)]
     captured = run(outs, roots, retain_graph, ins, create_graph)
-    result: list[_tensor.Tensor | None] = []
+    result: list[Tensor | None] = []
     for t in ins:
         g = captured.get(t)
         if g is None and not allow_unused:
@@ -167,7 +173,7 @@ def grad(
         if g is None or create_graph:
             result.append(g)
         else:
-            result.append(_tensor.Tensor._wrap(g.copy() if backend.is_foreign(g) else np.array(g)))
+            result.append(_wrap(g.copy() if backend.is_foreign(g) else np.array(g)))
     return tuple(result)
 
 
@@ -182,12 +188,12 @@ _FREED = (
 
 
 def run(
-    roots: Sequence[_tensor.Tensor],
+    roots: Sequence[Tensor],
     root_grads: Sequence[Any],
     retain_graph: bool,
-    capture: Sequence[_tensor.Tensor] | None,
+    capture: Sequence[Tensor] | None,
     create_graph: bool = False,
-) -> dict[_tensor.Tensor, Any]:
+) -> dict[Tensor, Any]:
     """The backward pass. With ``capture``, return those tensors' gradients instead of
     accumulating into ``.grad``. With ``create_graph``, gradients are Tensors and every gate's
     backward runs on Tensors, recording the gradient's own graph.
@@ -195,8 +201,8 @@ def run(
     This is the only implementation of backpropagation: the observers of ``observe`` (the
     explanations, data-parallel training) see each step as it happens here."""
     grads: dict[Any, Any] = {}  # node -> gradient of its output, summed so far
-    leaf_grads: dict[_tensor.Tensor, Any] = {}
-    captured: dict[_tensor.Tensor, Any] = {}
+    leaf_grads: dict[Tensor, Any] = {}
+    captured: dict[Tensor, Any] = {}
     capture_nodes = {t._node: t for t in capture if t._node is not None} if capture else None
     anomaly = function.GradMode.anomaly
     last_inplace = function.GradMode.inplace_epoch
@@ -283,7 +289,7 @@ def run(
                     except AttributeError:  # a Python number from a user's backward
                         g = np.asarray(g, dtype=data.dtype)
                         if create_graph:
-                            g = _tensor.Tensor._wrap(g)
+                            g = _wrap(g)
                         g = unbroadcast(g, data.shape, type(n).__name__)
                     dt = data.dtype
                     if g.dtype is not dt and g.dtype != dt:
@@ -325,9 +331,9 @@ def _output_extras(n: Any, dout: Any) -> Any:
             f"({extra['output_changed']} through a tensor sharing its data, e.g. from detach()) "
             "after the forward pass, so the value saved for backward is stale"
         )
-    graph = isinstance(dout, _tensor.Tensor)  # under create_graph, hooks see the Tensor itself
+    graph = isinstance(dout, _TensorBase)  # under create_graph, hooks see the Tensor itself
     for hook in list(extra.get("hooks", ())):
-        out = hook(dout if graph else _tensor.Tensor._wrap(np.asarray(dout)))
+        out = hook(dout if graph else _wrap(np.asarray(dout)))
         if out is not None:
             dout = _hook_result(out, graph)
     ref = extra.get("retain")
@@ -336,32 +342,30 @@ def _output_extras(n: Any, dout: Any) -> Any:
         if graph:
             t.grad = dout if t.grad is None else t.grad + dout
         else:
-            t.grad = _tensor.Tensor._wrap(
-                np.array(dout) if t.grad is None else np.asarray(t.grad.data + dout)
-            )
+            t.grad = _wrap(np.array(dout) if t.grad is None else np.asarray(t.grad.data + dout))
     return dout
 
 
 def _hook_result(out: Any, graph: bool) -> Any:
     """What a hook returned, as the walk carries it: a Tensor under create_graph, else an array."""
     if graph:
-        return out if isinstance(out, _tensor.Tensor) else _tensor.Tensor._wrap(np.asarray(out))
-    return out.data if isinstance(out, _tensor.Tensor) else np.asarray(out)
+        return out if isinstance(out, _TensorBase) else _wrap(np.asarray(out))
+    return out.data if isinstance(out, _TensorBase) else np.asarray(out)
 
 
-def _leaf_hooks(leaf: _tensor.Tensor, g: Any) -> Any:
+def _leaf_hooks(leaf: Tensor, g: Any) -> Any:
     """Run a leaf's hooks on its total gradient; a returned value replaces it."""
     meta = leaf._meta
-    graph = isinstance(g, _tensor.Tensor)
+    graph = isinstance(g, _TensorBase)
     for hook in list(meta.get("hooks", ())) if meta is not None else ():
-        out = hook(g if graph else _tensor.Tensor._wrap(np.asarray(g)))
+        out = hook(g if graph else _wrap(np.asarray(g)))
         if out is not None:
             g = _hook_result(out, graph)
     return g
 
 
 def _accumulate_leaves(
-    leaf_grads: dict[_tensor.Tensor, Any], root_grads: Sequence[Any], graph: bool = False
+    leaf_grads: dict[Tensor, Any], root_grads: Sequence[Any], graph: bool = False
 ) -> None:
     """Add each leaf's gradient into ``.grad`` (PyTorch semantics: accumulate across calls).
 
@@ -376,7 +380,7 @@ def _accumulate_leaves(
         return
     seen: set[int] | None = None  # ids of the arrays already handed to a leaf
     new = object.__new__
-    tensor_type = _tensor.Tensor
+    tensor_type = _TensorBase.concrete
     for leaf, g in leaf_grads.items():
         if leaf._meta is not None:
             g = _leaf_hooks(leaf, g)
@@ -417,7 +421,7 @@ def _graph_backward(n: Any, dout: Any) -> tuple[Any, ...]:
             "cache its inputs as given and its output as self.out, then set "
             f"{cls.__name__}.differentiable_backward = True (see the Function docstring)"
         )
-    tensor_type = _tensor.Tensor
+    tensor_type = _TensorBase
     by_id = {id(p.data): p for p in n.inputs if isinstance(p, tensor_type)}
     swapped: dict[str, Any] = {}
     names = n._cached + (tuple(n.__dict__) if n._has_dict else ())
@@ -431,7 +435,7 @@ def _graph_backward(n: Any, dout: Any) -> tuple[Any, ...]:
             continue
         t = by_id.get(id(v))
         if t is None and name == "out" and hasattr(v, "shape"):
-            t = tensor_type._wrap(v, True)  # the node's own output: gradients flow back into n
+            t = _wrap(v, True)  # the node's own output: gradients flow back into n
             t._node = n
         if t is not None:
             swapped[name] = v
@@ -443,9 +447,7 @@ def _graph_backward(n: Any, dout: Any) -> tuple[Any, ...]:
             setattr(n, name, v)
     if type(dins) is not tuple:
         dins = tuple(dins) if type(dins) is list else (dins,)
-    return tuple(
-        g if g is None or isinstance(g, tensor_type) else tensor_type._wrap(g) for g in dins
-    )
+    return tuple(g if g is None or isinstance(g, tensor_type) else _wrap(g) for g in dins)
 
 
 class Observer:

@@ -30,12 +30,14 @@ import functools
 import itertools
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule import _tensor
 from chainrule.backend import is_foreign
+
+if TYPE_CHECKING:  # for annotations only: Tensor sits above this module
+    from chainrule._tensor import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,6 +106,45 @@ def is_grad_enabled() -> bool:
     return GradMode.enabled
 
 
+class TensorBase:
+    """What the engine and the gates know of a Tensor: its data, gradient and node.
+
+    ``chainrule.Tensor`` is its subclass (with the operators and methods); defining it makes it
+    the type every gate's result is built as, so this module and the ops never import it.
+    """
+
+    __slots__ = ("__weakref__", "_meta", "_node", "_version", "data", "grad", "requires_grad")
+    concrete: ClassVar[type[Any]]
+    data: Any
+    grad: Any
+    requires_grad: bool
+    _node: Function | None
+    _version: int
+    _meta: dict[str, Any] | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "concrete" not in TensorBase.__dict__:  # the first subclass: chainrule.Tensor
+            TensorBase.concrete = cls
+
+
+def wrap(data: Any, requires_grad: bool = False) -> Tensor:
+    """A Tensor around ``data``, no conversion and no checks: for an op's output, a gradient,
+    or a leaf made from a number; the engine builds every ``.grad`` with it."""
+    t = _new(TensorBase.concrete)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._node = None
+    t._version = 0
+    t._meta = None
+    return t  # type: ignore[no-any-return]
+
+
 class Function:
     """Base class of every node in the graph; subclass it to write a gate.
 
@@ -133,11 +174,11 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
         # This runs for every op of every graph, so it is written for speed: one and two inputs
         # are unrolled and forward is called without building argument lists.
-        tensor_type = _Tensor
+        tensor_type = TensorBase
         fn = _new(cls)
         nargs = len(args)
         try:
@@ -184,7 +225,7 @@ class Function:
             raise _shape_error(cls, args, e) from None
         if type(out) is not _ndarray and not isinstance(out, _generic) and not is_foreign(out):
             out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
-        result = _new(tensor_type)
+        result = _new(tensor_type.concrete)
         result.data = out
         result.grad = None
         result._version = 0
@@ -214,7 +255,7 @@ class Function:
         if self._seq > GradMode.inplace_epoch:
             return  # no in-place change anywhere since recording: nothing to compare
         for i, a in enumerate(self.inputs):
-            if isinstance(a, _tensor.Tensor) and a._version > self._seq:
+            if isinstance(a, TensorBase) and a._version > self._seq:
                 raise RuntimeError(
                     f"{type(self).__name__}.backward: input {i} (shape {a.shape}) was modified "
                     "in place after the forward pass used it, so the value saved for backward "
@@ -289,8 +330,5 @@ _ONE_GRAD = (True,)
 
 def _shape_error(cls: type, args: Any, e: ValueError) -> ValueError:
     """Name the op and the input shapes, not just NumPy's complaint."""
-    shapes = ", ".join(str(np.shape(x.data if isinstance(x, _Tensor) else x)) for x in args)
+    shapes = ", ".join(str(np.shape(x.data if isinstance(x, TensorBase) else x)) for x in args)
     return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")
-
-
-_Tensor: Any = None  # chainrule._tensor.Tensor, bound by that module once the class exists

@@ -117,7 +117,7 @@ def gradcheck(
 
     for i, t, a in zip(checked, targets, analytic, strict=True):
         a_arr = np.zeros(t.shape) if a is None else np.asarray(a.data, dtype=np.float64)
-        x = t.data
+        x = t.numpy()  # shared: a 0-d NumPy scalar becomes a 0-d array, once
         num = np.zeros(t.shape)
         flat = x.reshape(-1)  # a view: perturbing it perturbs the input
         if not np.shares_memory(flat, x):
