@@ -617,13 +617,9 @@ _neg = arithmetic.Neg.apply
 _pow = arithmetic.Pow.apply
 _matmul = linalg.MatMul.apply
 
-# NumPy 2 is slow to combine a small array with a Python number (it must work out the number's
-# dtype each time: ~560 ns for (16,) float32 times 1.0001, against ~280 ns for an array times a
-# 0-d array). Constants recur (x * 0.5, x + 1e-8 in a loop), so an op on a float tensor of 1 or
-# more dimensions gets its Python-number operand as a cached read-only 0-d array of the
-# tensor's dtype: the same value NumPy would use, and a faster forward and backward. Zero and
-# NaN are left alone (-0.0 == 0.0 as a key; NaN != NaN); the cache is bounded.
-_CONSTANTS: dict[tuple[Any, np.dtype], np.ndarray] = {}
+# The constant cache, one of the NumPy-only speed tricks kept in chainrule.backend
+_CONSTANTS = backend.NUMPY_CONSTANTS
+_constant = backend.numpy_constant
 
 
 def _operand(other: Any, like: Tensor) -> Any:
@@ -636,18 +632,6 @@ def _operand(other: Any, like: Tensor) -> Any:
         return other  # 0-d data is a NumPy scalar, whose maths with Python numbers is fast
     const = _CONSTANTS.get((other, data.dtype))
     return _constant(other, data.dtype) if const is None else const
-
-
-def _constant(value: float, dtype: np.dtype) -> Any:
-    """``value`` as a cached read-only 0-d array of a float ``dtype`` (or unchanged)."""
-    if dtype.kind != "f" or not value or value != value or abs(value) > np.finfo(dtype).max:
-        return value
-    if len(_CONSTANTS) >= 4096:
-        _CONSTANTS.clear()
-    const = np.array(value, dtype=dtype)
-    const.flags.writeable = False
-    _CONSTANTS[(value, dtype)] = const
-    return const
 
 
 def _index(index: Any) -> Any:

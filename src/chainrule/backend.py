@@ -6,6 +6,12 @@ library whose arrays implement the array API's ``__array_namespace__`` (the stri
 backend of the tests does), and chainrule's own differentiable namespace for Tensors, which is
 how the same rule records the graph of a gradient under ``create_graph=True``.
 
+The NumPy-only speed tricks each have one place, and a plain path for every other backend:
+0-d results and Python-float leaves are NumPy scalars (NumPy's own behaviour, ~8x faster maths
+than 0-d arrays; other backends keep 0-d arrays); the constant cache below (``numpy_constant``);
+the root gradient "1" cached by type (``engine``); and the optimizers' one-pass BLAS updates
+(``chainrule._blas``, taken only for C-contiguous NumPy arrays, NumPy ufuncs otherwise).
+
 >>> import numpy as np
 >>> get_array_module(np.ones(2)) is np
 True
@@ -77,3 +83,32 @@ def to_numpy(x: Any) -> np.ndarray:
     if callable(to):
         return np.asarray(to())
     return np.asarray(x)
+
+
+# NumPy 2 is slow to combine a small array with a Python number (it must work out the number's
+# dtype each time: ~560 ns for (16,) float32 times 1.0001, against ~280 ns for an array times a
+# 0-d array). Constants recur (x * 0.5, x + 1e-8 in a loop), so an op on a float tensor of 1 or
+# more dimensions gets its Python-number operand as a cached read-only 0-d array of the
+# tensor's dtype: the same value NumPy would use, and a faster forward and backward. Zero and
+# NaN are left alone (-0.0 == 0.0 as a key; NaN != NaN); the cache is bounded.
+NUMPY_CONSTANTS: dict[tuple[Any, np.dtype], np.ndarray] = {}
+
+
+def numpy_constant(value: float, dtype: np.dtype) -> Any:
+    """``value`` as a cached read-only 0-d array of a float ``dtype`` (or unchanged).
+
+    >>> c = numpy_constant(0.5, np.dtype(np.float32))
+    >>> c.dtype, c.flags.writeable, numpy_constant(0.5, np.dtype(np.float32)) is c
+    (dtype('float32'), False, True)
+    """
+    const = NUMPY_CONSTANTS.get((value, dtype))
+    if const is not None:
+        return const
+    if dtype.kind != "f" or not value or value != value or abs(value) > np.finfo(dtype).max:
+        return value
+    if len(NUMPY_CONSTANTS) >= 4096:
+        NUMPY_CONSTANTS.clear()
+    const = np.array(value, dtype=dtype)
+    const.flags.writeable = False
+    NUMPY_CONSTANTS[(value, dtype)] = const
+    return const

@@ -37,8 +37,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
-from chainrule import _tensor, backend
+from chainrule import _tensor, backend, ops
 from chainrule.function import Function
 from chainrule.nn import init
 from chainrule.ops import elementwise
@@ -112,32 +111,32 @@ def relu(x: Any) -> Any:
 
 def sigmoid(x: Any) -> Any:
     """1 / (1 + e^-x), computed without overflow."""
-    return cr.sigmoid(x)
+    return ops.sigmoid(x)
 
 
 def tanh(x: Any) -> Any:
     """The hyperbolic tangent (a zero-centred sigmoid, scaled)."""
-    return cr.tanh(x)
+    return ops.tanh(x)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """x where x > 0, else ``negative_slope * x``."""
-    return cr.leaky_relu(x, negative_slope)
+    return ops.leaky_relu(x, negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
     """x where x > 0, else ``alpha * (e^x - 1)``."""
-    return cr.elu(x, alpha)
+    return ops.elu(x, alpha)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first)."""
-    return cr.softmax(x, axis)
+    return ops.softmax(x, axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x - logsumexp(x) along ``axis``."""
-    return cr.log_softmax(x, axis)
+    return ops.log_softmax(x, axis)
 
 
 def maxout(x: Any, weight: Any, bias: Any, pieces: int) -> Any:
