@@ -22,6 +22,27 @@ bigger one whenever its local gradient can be written down::
 
 Gradients returned by ``backward`` may have the *broadcast* shape of the output: the engine sums
 them back to each input's shape (the one place where that happens).
+
+A backward that is itself differentiable lets ``create_graph=True`` record it (gradients of
+gradients). Write it with operators and the namespace of what it is handed, cache the inputs
+as given and the output as ``self.out`` (the engine hands those to it as Tensors), recompute
+any other float value it needs, and say so with ``differentiable_backward = True``::
+
+    >>> class Cube(cr.Function):
+    ...     differentiable_backward = True
+    ...     def forward(self, x):
+    ...         self.x = x                        # cached as given
+    ...         return x * x * x
+    ...     def backward(self, dout):
+    ...         return 3 * dout * self.x * self.x  # operators only: arrays or Tensors
+    >>> x = cr.tensor(2.0, dtype="float64", requires_grad=True)
+    >>> (dx,) = cr.grad(Cube.apply(x), x, create_graph=True)
+    >>> (d2x,) = cr.grad(dx, x)
+    >>> dx.item(), d2x.item()                     # 3 x^2 and 6 x
+    (12.0, 12.0)
+
+A gate without the flag still gives first derivatives; under ``create_graph=True`` it raises an
+error that names it, never a silently wrong (constant) second derivative.
 """
 
 from __future__ import annotations
