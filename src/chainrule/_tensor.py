@@ -403,27 +403,41 @@ class Tensor(function.TensorBase):
         self._writable()[_index(index)] = self._value(value)
 
     def _iop(
-        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[], Tensor]
+        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[Tensor], Tensor]
     ) -> Tensor:
-        # x += y changes x in place when nothing is being recorded, else rebinds x to x + y.
-        recording = function.GradMode.enabled and (
-            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        )
-        if self._node is None and not recording:
+        """``x op= y`` as PyTorch does it: in place on the data while nothing is recorded (so
+        ``with no_grad(): w -= lr * w.grad`` updates the parameter itself); refused on a leaf
+        that requires grad while recording; on any other tensor the op is recorded and ``x``,
+        the same object, becomes its output, with its version bumped (nodes that saved the old
+        value refuse to backward through it)."""
+        if not function.GradMode.enabled:
             return inplace(other)
-        return outplace()
+        if self._node is None and self.requires_grad:
+            raise RuntimeError(
+                "an in-place operator (x += y, -=, *=, /=) on a leaf that requires grad would "
+                "change a value the graph needs and lose the leaf: update parameters inside "
+                "chainrule.no_grad() (as an optimizer step does), or write x = x + y"
+            )
+        if not (self._node is not None or (isinstance(other, Tensor) and other.requires_grad)):
+            return inplace(other)  # nothing to record: plain data
+        old = _wrap(self.data, self.requires_grad)  # the value before, as the new node's input
+        old._node, old._version = self._node, self._version
+        out = outplace(old)
+        self.data, self._node, self.requires_grad = out.data, out._node, out.requires_grad
+        self._version = function.new_version()
+        return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._iop(other, self.add_, lambda: self + other)
+        return self._iop(other, self.add_, lambda old: old + other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._iop(other, self.sub_, lambda: self - other)
+        return self._iop(other, self.sub_, lambda old: old - other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._iop(other, self.mul_, lambda: self * other)
+        return self._iop(other, self.mul_, lambda old: old * other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._iop(other, self.div_, lambda: self / other)
+        return self._iop(other, self.div_, lambda old: old / other)
 
     # -- arithmetic operators -------------------------------------------------------------------
 
@@ -657,6 +671,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     dtype('float64')
     """
     if type(data) is float:  # a scalar leaf, the micrograd-style graph's unit: a NumPy scalar
+        if dtype is None:
+            return _wrap(_float32(data), bool(requires_grad))
         try:
             scalar = _SCALAR_TYPE.get(dtype)
         except TypeError:  # an unhashable dtype argument: let the constructor explain
