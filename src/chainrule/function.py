@@ -352,6 +352,9 @@ _ONE_GRAD = (True,)
 
 
 def _shape_error(cls: type, args: Any, e: ValueError) -> ValueError:
-    """Name the op and the input shapes, not just NumPy's complaint."""
+    """Name the op and the input shapes, not just NumPy's complaint (an AxisError the op
+    raised names them already, and keeps its type: it is an IndexError too)."""
+    if isinstance(e, np.exceptions.AxisError):
+        return e
     shapes = ", ".join(str(np.shape(x.data if isinstance(x, TensorBase) else x)) for x in args)
     return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")
