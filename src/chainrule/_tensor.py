@@ -90,19 +90,9 @@ class Tensor(function.TensorBase):
         self._version = 0
         self._meta: dict[str, Any] | None = None
 
-    @staticmethod
-    def _wrap(data: np.ndarray, requires_grad: bool = False) -> Tensor:
-        """Fast constructor, no conversion and no checks: for an op's output, a gradient, or a
-        leaf made from a number (``chainrule.tensor``); the engine builds every ``.grad``
-        with it."""
-        t = _new(Tensor)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t._node = None
-        t._version = 0
-        t._meta = None
-        return t
+    # Fast constructor, no conversion and no checks: for an op's output, a gradient, or a leaf
+    # made from a number (``chainrule.tensor``); the engine builds every ``.grad`` with it.
+    _wrap = staticmethod(function.wrap)
 
     # -- NumPy interoperability -----------------------------------------------------------------
 
