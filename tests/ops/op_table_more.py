@@ -107,7 +107,7 @@ ROWS: tuple[Row, ...] = (
             ("silu", _A.Silu, floats, lambda x: x * _sigmoid(x)),
             ("selu", _A.Selu, away_from_zero, _selu),
             ("mish", _A.Mish, floats, lambda x: x * np.tanh(np.log1p(np.exp(x)))),
-            ("softsign", _A.Softsign, floats, lambda x: x / (1.0 + np.abs(x))),
+            ("softsign", _A.Softsign, away_from_zero, lambda x: x / (1.0 + np.abs(x))),
             ("logsigmoid", _A.LogSigmoid, floats, lambda x: np.log(_sigmoid(x))),
             (
                 "hardsigmoid",

@@ -70,3 +70,19 @@ def facts(**kw: Any) -> dict[str, Any]:
     'tan'
     """
     return dict(kw)
+
+
+def fn(xp: Any, name: str) -> Any:
+    """``xp.<name>``; where xp is chainrule's Tensor namespace and lacks it, chainrule's own
+    function of that name (one of this issue's ops), so a rule stays twice differentiable.
+
+    >>> import numpy as np
+    >>> fn(np, "cosh") is np.cosh
+    True
+    """
+    f = getattr(xp, name, None)
+    if f is None:
+        import chainrule
+
+        f = getattr(chainrule, name)
+    return f

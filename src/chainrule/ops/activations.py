@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Function
+from chainrule import backend
+from chainrule.function import Function, TensorBase
 from chainrule.ops import _args, mathfns
 
+_xp = backend.get_array_module
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -43,10 +45,10 @@ def _sigmoid(xp: Any, x: Any) -> Any:
 
 def _erf(x: Any) -> Any:
     """erf on an array (NumPy has no erf ufunc) or, under create_graph, on a Tensor."""
-    if isinstance(x, np.ndarray | np.generic | float):
-        x = np.asarray(x)
-        return np.asarray(mathfns._erf(x), dtype=x.dtype)
-    return mathfns.erf(x)
+    if isinstance(x, TensorBase):
+        return mathfns.erf(x)
+    x = np.asarray(x)
+    return np.asarray(mathfns.erf_values(x), dtype=x.dtype)
 
 
 class _Activation(Function):
@@ -64,11 +66,11 @@ class Gelu(_Activation):
     def forward(self, x: Any, approximate: str = "none") -> Any:
         self.x, self.options = x, approximate
         if approximate == "tanh":
-            return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+            return 0.5 * x * (1.0 + _xp(x).tanh(_GELU_C * (x + 0.044715 * x * x * x)))
         return 0.5 * x * (1.0 + _erf(x / _SQRT_2))
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         x = self.x
         if self.options == "tanh":
             t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
@@ -89,7 +91,7 @@ class Silu(_Activation):
         return x * _sigmoid(np, x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         s = _sigmoid(xp, self.x)
         return dout * s * (1.0 + self.x * (1.0 - s))
 
@@ -102,10 +104,10 @@ class Softplus(_Activation):
     def forward(self, x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
         self.x, self.options = x, (beta, threshold)
         bx = beta * x
-        return np.where(bx > threshold, x, np.logaddexp(0.0, bx) / beta)
+        return _xp(x).where(bx > threshold, x, _xp(x).logaddexp(0.0, bx) / beta)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         beta, threshold = self.options
         bx = beta * self.x
         return xp.where(bx > threshold, dout, dout * _sigmoid(xp, bx))
@@ -118,10 +120,12 @@ class Selu(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+        return SELU_SCALE * _xp(x).where(
+            x > 0, x, SELU_ALPHA * _xp(x).expm1(_xp(x).minimum(x, 0.0))
+        )
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         neg = SELU_SCALE * SELU_ALPHA * dout * xp.exp(xp.minimum(self.x, 0.0))
         return xp.where(self.x > 0, SELU_SCALE * dout, neg)
 
@@ -133,11 +137,11 @@ class Mish(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return x * np.tanh(np.logaddexp(0.0, x))
+        return x * _xp(x).tanh(_xp(x).logaddexp(0.0, x))
 
     def backward(self, dout: Any) -> Any:
-        xp = np
-        t = xp.tanh(xp.logaddexp(0.0, self.x))
+        xp = backend.get_array_module(dout)
+        t = xp.tanh(_args.fn(xp, "logaddexp")(0.0, self.x))
         return dout * (t + self.x * (1.0 - t * t) * _sigmoid(xp, self.x))
 
 
@@ -150,10 +154,10 @@ class Hardtanh(_Activation):
         if min_val > max_val:
             raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
         self.options = (x > min_val) & (x < max_val)  # a bool mask: a constant under create_graph
-        return np.clip(x, min_val, max_val)
+        return _xp(x).clip(x, min_val, max_val)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return xp.where(self.options, dout, 0.0 * dout)
 
 
@@ -164,10 +168,10 @@ class Hardsigmoid(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.options = (x > -3.0) & (x < 3.0)
-        return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+        return _xp(x).clip(x / 6.0 + 0.5, 0.0, 1.0)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return xp.where(self.options, dout / 6.0, 0.0 * dout)
 
 
@@ -178,10 +182,10 @@ class Hardswish(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+        return x * _xp(x).clip(x + 3.0, 0.0, 6.0) / 6.0
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         x = self.x
         inside = xp.where(x < 3.0, dout * (2.0 * x + 3.0) / 6.0, dout)
         return xp.where(x > -3.0, inside, 0.0 * dout)
@@ -194,10 +198,10 @@ class Softsign(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return x / (1.0 + np.abs(x))
+        return x / (1.0 + _xp(x).abs(x))
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         d = 1.0 + xp.abs(self.x)
         return dout / (d * d)
 
@@ -209,10 +213,10 @@ class LogSigmoid(_Activation):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return -np.logaddexp(0.0, -x)
+        return -_xp(x).logaddexp(0.0, -x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout * _sigmoid(xp, -self.x)
 
 

@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.function import Function
 from chainrule.ops import _args
 
+_xp = backend.get_array_module
 _SQRT_PI = math.sqrt(math.pi)
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
-_erf = np.frompyfunc(math.erf, 1, 1)
+erf_values = np.frompyfunc(math.erf, 1, 1)  # math.erf on each element (NumPy has no erf)
 
 
 class _Unary(Function):
@@ -46,7 +48,7 @@ class Tan(Function):
     )
 
     def forward(self, x: Any) -> Any:
-        self.out = np.tan(x)
+        self.out = _xp(x).tan(x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
@@ -68,10 +70,10 @@ class Arcsin(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arcsin(x)
+        return _xp(x).arcsin(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout / xp.sqrt(1.0 - self.x * self.x)
 
 
@@ -90,10 +92,10 @@ class Arccos(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arccos(x)
+        return _xp(x).arccos(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return -dout / xp.sqrt(1.0 - self.x * self.x)
 
 
@@ -112,7 +114,7 @@ class Arctan(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arctan(x)
+        return _xp(x).arctan(x)
 
     def backward(self, dout: Any) -> Any:
         return dout / (1.0 + self.x * self.x)
@@ -135,7 +137,7 @@ class Arctan2(Function):
 
     def forward(self, y: Any, x: Any) -> Any:
         self.y, self.x = y, x
-        return np.arctan2(y, x)
+        return _xp(x).arctan2(y, x)
 
     def backward(self, dout: Any) -> Any:
         g = dout / (self.x * self.x + self.y * self.y)
@@ -157,11 +159,11 @@ class Sinh(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.sinh(x)
+        return _xp(x).sinh(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
-        return dout * xp.cosh(self.x)
+        xp = backend.get_array_module(dout)
+        return dout * _args.fn(xp, "cosh")(self.x)
 
 
 class Cosh(_Unary):
@@ -179,11 +181,11 @@ class Cosh(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.cosh(x)
+        return _xp(x).cosh(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
-        return dout * xp.sinh(self.x)
+        xp = backend.get_array_module(dout)
+        return dout * _args.fn(xp, "sinh")(self.x)
 
 
 class Arcsinh(_Unary):
@@ -201,10 +203,10 @@ class Arcsinh(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arcsinh(x)
+        return _xp(x).arcsinh(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout / xp.sqrt(self.x * self.x + 1.0)
 
 
@@ -223,10 +225,10 @@ class Arccosh(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arccosh(x)
+        return _xp(x).arccosh(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout / xp.sqrt(self.x * self.x - 1.0)
 
 
@@ -245,7 +247,7 @@ class Arctanh(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.arctanh(x)
+        return _xp(x).arctanh(x)
 
     def backward(self, dout: Any) -> Any:
         return dout / (1.0 - self.x * self.x)
@@ -266,7 +268,7 @@ class Log2(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.log2(x)
+        return _xp(x).log2(x)
 
     def backward(self, dout: Any) -> Any:
         return dout / (self.x * _LN2)
@@ -287,7 +289,7 @@ class Log10(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.log10(x)
+        return _xp(x).log10(x)
 
     def backward(self, dout: Any) -> Any:
         return dout / (self.x * _LN10)
@@ -308,7 +310,7 @@ class Log1p(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.log1p(x)
+        return _xp(x).log1p(x)
 
     def backward(self, dout: Any) -> Any:
         return dout / (1.0 + self.x)
@@ -329,10 +331,10 @@ class Expm1(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.expm1(x)
+        return _xp(x).expm1(x)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout * xp.exp(self.x)
 
 
@@ -352,7 +354,7 @@ class Exp2(Function):
     )
 
     def forward(self, x: Any) -> Any:
-        self.out = np.exp2(x)
+        self.out = _xp(x).exp2(x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
@@ -374,7 +376,7 @@ class Square(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return np.square(x)
+        return _xp(x).square(x)
 
     def backward(self, dout: Any) -> Any:
         return dout * (self.x + self.x)
@@ -396,7 +398,7 @@ class Reciprocal(Function):
     )
 
     def forward(self, x: Any) -> Any:
-        self.out = np.reciprocal(x)
+        self.out = _xp(x).reciprocal(x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
@@ -481,11 +483,11 @@ class Mod(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         self.x, self.y = x, y
-        return np.mod(x, y)
+        return _xp(x).mod(x, y)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
-        return dout, -dout * xp.floor_divide(self.x, self.y)
+        xp = backend.get_array_module(dout)
+        return dout, -dout * xp.floor(self.x / self.y)  # floor: a constant
 
 
 class FloorDivide(Function):
@@ -504,7 +506,7 @@ class FloorDivide(Function):
     )
 
     def forward(self, x: Any, y: Any) -> Any:
-        return np.floor_divide(x, y)
+        return _xp(x).floor_divide(x, y)
 
     def backward(self, dout: Any) -> Any:
         return dout * 0.0, dout * 0.0
@@ -527,11 +529,11 @@ class LogAddExp(Function):
 
     def forward(self, x: Any, y: Any) -> Any:
         self.x, self.y = x, y
-        self.out = np.logaddexp(x, y)
+        self.out = _xp(x).logaddexp(x, y)
         return self.out
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout * xp.exp(self.x - self.out), dout * xp.exp(self.y - self.out)
 
 
@@ -550,11 +552,11 @@ class Erf(_Unary):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        x = np.asarray(x)
-        return np.asarray(_erf(x), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+        x = np.asarray(x)  # math.erf, element by element: NumPy has no erf ufunc
+        return np.asarray(erf_values(x), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
 
     def backward(self, dout: Any) -> Any:
-        xp = np
+        xp = backend.get_array_module(dout)
         return dout * xp.exp(-(self.x * self.x)) * (2.0 / _SQRT_PI)
 
 
