@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import creation
+
 
 class DataLoader:
     """Minibatches of ``(X[idx], y[idx])``, shuffled each epoch in an order fixed by ``seed``.
@@ -14,7 +16,8 @@ class DataLoader:
     Epoch ``e``'s order is a permutation drawn from ``(seed, e)`` alone, so a run is reproducible
     and ``state_dict()`` (seed, epoch, position within the epoch) is all it takes to resume,
     even in the middle of an epoch. Each ``iter()`` runs the rest of the current epoch, then
-    advances to the next. ``seed=None`` draws a seed from the OS once (kept in the state).
+    advances to the next. ``seed=None`` takes one, once (kept in the state), from
+    ``chainrule.manual_seed``'s stream if it was called, else from the OS.
 
     >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
     >>> loader = DataLoader(X, y, batch_size=2, shuffle=False)
@@ -52,7 +55,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
+        self.seed = creation.loader_seed() if seed is None else int(seed)
         self.epoch = 0  # the epoch the next batch belongs to
         self.position = 0  # batches of that epoch already yielded
 
