@@ -15,6 +15,19 @@
 
 from chainrule.nn import functional, init
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.nn.activations2 import (
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    SiLU,
+    Softplus,
+    Softsign,
+)
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
@@ -22,25 +35,36 @@ from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
 
 __all__ = [
     "ELU",
+    "GELU",
     "MLP",
+    "SELU",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "MSELoss",
     "Maxout",
+    "Mish",
     "Module",
     "ModuleList",
     "Parameter",
     "ReLU",
+    "ReLU6",
     "SVMLoss",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
+    "Softsign",
     "Tanh",
     "functional",
     "init",
