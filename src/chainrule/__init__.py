@@ -127,6 +127,15 @@ from chainrule.ops.compare import (
     bitwise_xor,
     invert,
 )
+from chainrule.ops.scan import (
+    flip,
+    cumsum,
+    cumprod,
+    prod,
+    argmax,
+    argmin,
+    norm,
+)
 from chainrule._tensor import Tensor, tensor
 from chainrule.creation import (
     arange,
@@ -168,6 +177,8 @@ __all__ = [
     "arctan",
     "arctan2",
     "arctanh",
+    "argmax",
+    "argmin",
     "bitwise_and",
     "bitwise_or",
     "bitwise_xor",
@@ -177,6 +188,8 @@ __all__ = [
     "concatenate",
     "cos",
     "cosh",
+    "cumprod",
+    "cumsum",
     "detect_anomaly",
     "divide",
     "dot",
@@ -191,6 +204,7 @@ __all__ = [
     "explain",
     "expm1",
     "eye",
+    "flip",
     "floor",
     "floor_divide",
     "full",
@@ -242,6 +256,7 @@ __all__ = [
     "negative",
     "nn",
     "no_grad",
+    "norm",
     "normal",
     "not_equal",
     "numerical_gradient",
@@ -250,6 +265,7 @@ __all__ = [
     "optim",
     "permute",
     "power",
+    "prod",
     "rand",
     "randint",
     "randn",

@@ -597,6 +597,15 @@ class Tensor(function.TensorBase):
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
 
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.scan.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None) -> Tensor:
+        return ops.scan.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: Any = None) -> Tensor:
+        return ops.scan.cumprod(self, axis=axis)
+
     def argmax(self, axis: Any = None) -> Tensor:
         return Tensor._wrap(np.asarray(self.data.argmax(axis=axis)))
 

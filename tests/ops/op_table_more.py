@@ -17,8 +17,8 @@ from hypothesis.extra import numpy as hnp
 from op_table import Case, Row, binary, unary
 
 import chainrule as cr
-from chainrule.ops import activations, mathfns
-from strategies import away_from_zero, floats, grid, shapes
+from chainrule.ops import activations, mathfns, scan
+from strategies import away_from_zero, axes_for, floats, grid, shapes
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -149,3 +149,51 @@ ROWS: tuple[Row, ...] = (
 )
 
 FAMILIES = (mathfns.ALL, activations.ALL)
+
+
+# -- scans and products ---------------------------------------------------------------------------
+
+
+@st.composite
+def _scan_case(d: st.DrawFn, zeros: bool = False) -> Case:
+    x = d(shapes(min_dims=1).flatmap(floats))
+    if zeros:  # some exact zeros, where a gradient by division would fail
+        x = np.where(d(hnp.arrays(np.bool_, x.shape)), 0.0, x)
+    axis = d(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    return Case((x,), {"axis": axis})
+
+
+@st.composite
+def _prod_case(d: st.DrawFn) -> Case:
+    x = d(shapes().flatmap(lambda s: floats(s, -2.0, 2.0)))
+    x = np.where(d(hnp.arrays(np.bool_, x.shape)), 0.0, x)  # zeros included
+    return Case((x,), {"axis": d(axes_for(x.ndim)), "keepdims": d(st.booleans())})
+
+
+@st.composite
+def _flip_case(d: st.DrawFn) -> Case:
+    x = d(shapes().flatmap(floats))
+    return Case((x,), {"axis": d(axes_for(x.ndim))})
+
+
+SCAN_ROWS: tuple[Row, ...] = (
+    Row("cumsum", scan.Cumsum, _scan_case(), lambda x, axis: x.cumsum(axis), np.cumsum),
+    Row("cumprod", scan.Cumprod, _scan_case(), lambda x, axis: cr.cumprod(x, axis), np.cumprod),
+    Row(
+        "cumprod_zeros",
+        scan.Cumprod,
+        _scan_case(zeros=True),
+        lambda x, axis: x.cumprod(axis),
+        np.cumprod,
+    ),
+    Row(
+        "prod",
+        scan.Prod,
+        _prod_case(),
+        lambda x, axis, keepdims: x.prod(axis=axis, keepdims=keepdims),
+        np.prod,
+    ),
+    Row("flip", scan.Flip, _flip_case(), lambda x, axis: cr.flip(x, axis), np.flip),
+)
+ROWS = (*ROWS, *SCAN_ROWS)
+FAMILIES = (*FAMILIES, scan.ALL)

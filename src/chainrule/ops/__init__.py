@@ -22,6 +22,7 @@ from chainrule.ops import (  # noqa: F401 - compare: Tensor reaches it as ops.co
     linalg,
     mathfns,
     reduce,
+    scan,
 )
 from chainrule.ops import shape as shape_ops
 
@@ -68,6 +69,7 @@ ALL_OPS: tuple[type[Function], ...] = (
     shape_ops.Stack,
     *mathfns.ALL,
     *activations.ALL,
+    *scan.ALL,
 )
 
 
