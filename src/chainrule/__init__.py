@@ -32,7 +32,6 @@ from chainrule.ops import (
     concatenate,
     cos,
     divide,
-    dot,
     elu,
     exp,
     expand_dims,
@@ -136,6 +135,13 @@ from chainrule.ops.scan import (
     argmin,
     norm,
 )
+from chainrule.ops.contract import (
+    einsum,
+    tensordot,
+    inner,
+    outer,
+    dot,
+)
 from chainrule._tensor import Tensor, tensor
 from chainrule.creation import (
     arange,
@@ -193,6 +199,7 @@ __all__ = [
     "detect_anomaly",
     "divide",
     "dot",
+    "einsum",
     "elu",
     "empty",
     "enable_grad",
@@ -220,6 +227,7 @@ __all__ = [
     "hardtanh",
     "hessian",
     "hvp",
+    "inner",
     "invert",
     "is_grad_enabled",
     "isfinite",
@@ -263,6 +271,7 @@ __all__ = [
     "ones",
     "ones_like",
     "optim",
+    "outer",
     "permute",
     "power",
     "prod",
@@ -297,6 +306,7 @@ __all__ = [
     "tan",
     "tanh",
     "tensor",
+    "tensordot",
     "transpose",
     "trunc",
     "var",

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 from op_table import Case, Row, binary, unary
 
 import chainrule as cr
-from chainrule.ops import activations, mathfns, scan
+from chainrule.ops import activations, contract, mathfns, scan
 from strategies import away_from_zero, axes_for, floats, grid, shapes
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -197,3 +197,48 @@ SCAN_ROWS: tuple[Row, ...] = (
 )
 ROWS = (*ROWS, *SCAN_ROWS)
 FAMILIES = (*FAMILIES, scan.ALL)
+
+
+# -- contractions ---------------------------------------------------------------------------------
+
+# (subscripts, operand shapes): matmul, batched, attention scores, traces and diagonals, outer,
+# implicit outputs, ellipses with broadcasting, lone letters summed, three operands
+_EINSUMS = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+    ("bhqd,bhkd->bhqk", [(2, 1, 3, 2), (2, 1, 4, 2)]),
+    ("ii", [(3, 3)]),
+    ("ii->i", [(3, 3)]),
+    ("iij->j", [(2, 2, 3)]),
+    ("i,j->ij", [(3,), (2,)]),
+    ("ij,ij", [(2, 3), (2, 3)]),
+    ("ij->", [(2, 3)]),
+    ("ji", [(2, 3)]),
+    ("...i,...i->...", [(2, 1, 3), (4, 3)]),
+    ("i...,i->...", [(3, 2, 2), (3,)]),
+    ("ijk,k->i", [(2, 3, 4), (4,)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
+    ("ab,cd->", [(2, 2), (3, 1)]),
+    ("ii,i->i", [(2, 2), (2,)]),
+]
+
+
+@st.composite
+def _einsum_case(d: st.DrawFn) -> Case:
+    spec, shapes_ = d(st.sampled_from(_EINSUMS))
+    return Case(tuple(d(floats(s)) for s in shapes_), {"subscripts": spec})
+
+
+def _call_einsum(*xs: Any, subscripts: str) -> Any:
+    return cr.einsum(subscripts, *xs)
+
+
+def _ref_einsum(*xs: Any, subscripts: str) -> Any:
+    return np.einsum(subscripts, *xs)
+
+
+CONTRACT_ROWS: tuple[Row, ...] = (
+    Row("einsum", contract.Einsum, _einsum_case(), _call_einsum, _ref_einsum),
+)
+ROWS = (*ROWS, *CONTRACT_ROWS)
+FAMILIES = (*FAMILIES, contract.ALL)

@@ -18,6 +18,7 @@ from chainrule.ops import (  # noqa: F401 - compare: Tensor reaches it as ops.co
     activations,
     arithmetic,
     compare,
+    contract,
     elementwise,
     linalg,
     mathfns,
@@ -70,6 +71,7 @@ ALL_OPS: tuple[type[Function], ...] = (
     *mathfns.ALL,
     *activations.ALL,
     *scan.ALL,
+    *contract.ALL,
 )
 
 
