@@ -3,8 +3,8 @@
 - einsum of a batched matmul, ``bij,bjk->bik`` with (64, 128, 128) operands, and of attention
   scores, ``bhqd,bhkd->bhqk`` with (8, 8, 128, 64) operands: the forward einsum, then backward
   of a fixed upstream gradient into both operands. Goal: no slower than PyTorch.
-- cumsum along the last axis of a (1024, 1024) float32 array, forward+backward. Goal: at most
-  1.5x PyTorch. (sort and take_along_axis are not implemented yet.)
+- cumsum, a stable sort and take_along_axis (random indices) along the last axis of a
+  (1024, 1024) float32 array, forward+backward. Goal: at most 1.5x PyTorch.
 
 Milliseconds per forward+backward, medians of interleaved repeats.
 """
@@ -57,14 +57,20 @@ def _einsum_fns(spec: str, shapes: list[tuple[int, ...]]) -> dict[str, Any]:
     return fns
 
 
-def _cumsum_fns() -> dict[str, Any]:
+def _scan_fns(name: str) -> dict[str, Any]:
     (a,) = _arrays([(1024, 1024)])
     t = cr.tensor(a, requires_grad=True)
     dout = np.ones_like(a)
+    idx = np.random.default_rng(1).integers(0, 1024, (1024, 1024))
+    ops = {
+        "cumsum": lambda x: cr.cumsum(x, axis=-1),
+        "sort": lambda x: cr.sort(x, axis=-1),
+        "take_along_axis": lambda x: cr.take_along_axis(x, idx, axis=-1),
+    }
 
     def ours() -> None:
         t.grad = None
-        cr.cumsum(t, axis=-1).backward(dout)
+        ops[name](t).backward(dout)
 
     fns = {"chainrule": ours}
     try:
@@ -72,10 +78,16 @@ def _cumsum_fns() -> dict[str, Any]:
 
         tt = torch.tensor(a, requires_grad=True)
         tdout = torch.from_numpy(dout)
+        tidx = torch.from_numpy(idx)
+        tops = {
+            "cumsum": lambda x: torch.cumsum(x, dim=-1),
+            "sort": lambda x: torch.sort(x, dim=-1, stable=True).values,
+            "take_along_axis": lambda x: torch.take_along_dim(x, tidx, dim=-1),
+        }
 
         def theirs() -> None:
             tt.grad = None
-            torch.cumsum(tt, dim=-1).backward(tdout)
+            tops[name](tt).backward(tdout)
 
         fns["torch"] = theirs
     except ImportError:
@@ -99,9 +111,10 @@ def _rows(quick: bool) -> list[Row]:
         }
         met = None if "torch" not in ms else ms["chainrule"] <= ms["torch"]
         rows.append(Row(f"W10 einsum {spec} {shapes[0]}", "ms/fwd+bwd", ms, "<= torch", met))
-    ms = {k: v * 1e3 for k, v in interleaved(_cumsum_fns(), repeats, number).items()}
-    met = None if "torch" not in ms else ms["chainrule"] <= 1.5 * ms["torch"]
-    rows.append(Row("W10 cumsum (1024, 1024) axis -1", "ms/fwd+bwd", ms, "<= 1.5x torch", met))
+    for name in ("cumsum", "sort", "take_along_axis"):
+        ms = {k: v * 1e3 for k, v in interleaved(_scan_fns(name), repeats, number).items()}
+        met = None if "torch" not in ms else ms["chainrule"] <= 1.5 * ms["torch"]
+        rows.append(Row(f"W10 {name} (1024, 1024) axis -1", "ms/fwd+bwd", ms, "<= 1.5x torch", met))
     return rows
 
 

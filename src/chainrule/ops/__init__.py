@@ -20,6 +20,7 @@ from chainrule.ops import (  # noqa: F401 - compare: Tensor reaches it as ops.co
     compare,
     contract,
     elementwise,
+    gather,
     linalg,
     mathfns,
     reduce,
