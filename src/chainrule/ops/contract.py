@@ -100,6 +100,15 @@ def _matmul_path(xp: Any, a_s: str, b_s: str, out: str, a: Any, b: Any) -> Any:
     n = [c for c in out if c in b_s and c not in a_s]
     k = [c for c in a_s if c in b_s and c not in out]
     size = {c: d for s, x in ((a_s, a), (b_s, b)) for c, d in zip(s, x.shape, strict=True)}
+    if len(m) == len(k) == len(n) == 1:
+        # one letter each: matmul takes the transposed views as they are (BLAS reads either
+        # layout) and broadcasts the batch axes itself, so nothing is copied
+        order = batch + m + n
+        r = xp.matmul(
+            a.transpose([a_s.index(c) for c in batch + m + k]),
+            b.transpose([b_s.index(c) for c in batch + k + n]),
+        )
+        return r.transpose([order.index(c) for c in out])
     # broadcast size-1 axes of batch letters so both reshape to the same batch
     a = a.transpose([a_s.index(c) for c in batch + m + k])
     b = b.transpose([b_s.index(c) for c in batch + k + n])
