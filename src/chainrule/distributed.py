@@ -358,8 +358,9 @@ class DataParallel:
         bad = [r for r, s in enumerate(theirs) if s != theirs[0]]
         if bad:
             ref, other = json.loads(theirs[0]), json.loads(theirs[bad[0]])
+            pairs = zip(ref, other, strict=False)  # one may be longer
             diff = next(
-                (f"rank 0 has {a!r}, rank {bad[0]} has {b!r}" for a, b in zip(ref, other) if a != b),
+                (f"rank 0 has {a!r}, rank {bad[0]} has {b!r}" for a, b in pairs if a != b),
                 f"rank 0 has {len(ref)} parameters and buffers, rank {bad[0]} has {len(other)}",
             )
             raise ValueError(
