@@ -44,8 +44,40 @@ def make_optimizer(name: str, params: object) -> optim.Optimizer:
     return optim.Adam(params, lr=0.01)  # type: ignore[arg-type]
 
 
+def run_fit(out: str, run_dir: str, stop_at: int) -> None:
+    """chainrule's fit on every rank; rank 1 'presses Ctrl-C' after step ``stop_at``."""
+    from chainrule.train import fit
+
+    def ctrl_c(trainer: object) -> None:
+        if dist.rank() == 1 and trainer.step == stop_at:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    X, y = data()
+    net = model(1 + dist.rank(), 0.3, True)
+    trainer = fit(
+        net,
+        optim.Adam(net.parameters(), lr=0.01),
+        (X, y),
+        (X[:101], y[:101]),
+        epochs=2,
+        batch_size=BATCH,
+        seed=5,
+        out_dir=run_dir,
+        resume=True,
+        callbacks=[ctrl_c],
+        verbose=False,
+        progress=False,
+    )
+    arrays = dict(dist.unwrap(trainer.model).state_dict())
+    arrays["steps"] = np.array(trainer.step)
+    np.savez(f"{out}.rank{dist.rank()}.npz", **arrays)
+
+
 def main() -> None:
     mode, out = sys.argv[1], sys.argv[2]
+    if mode == "fit":
+        run_fit(out, sys.argv[3], int(sys.argv[4]))
+        return
     opt_name = sys.argv[3] if len(sys.argv) > 3 else "sgd"
     dropout = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     bn = len(sys.argv) > 5 and sys.argv[5] == "bn"

@@ -206,3 +206,35 @@ def test_mismatched_models_are_reported_at_construction(tmp_path: Path) -> None:
     proc, results = mpirun(tmp_path, "mismatch", timeout=60)
     assert proc.returncode != 0 and results == [None, None]
     assert "DataParallel: the model differs on rank(s) [1] from rank 0" in proc.stderr
+
+
+@needs_mpi
+def test_fit_on_two_ranks_stops_together_and_resumes_exactly(tmp_path: Path) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    proc, (ref0, ref1) = mpirun(tmp_path, "fit", str(whole), "-1")
+    assert proc.returncode == 0, proc.stderr
+    assert int(ref0["steps"]) == 40
+    proc, (a0, a1) = mpirun(tmp_path, "fit", str(parts), "13")  # Ctrl-C on rank 1 at step 13
+    assert proc.returncode == 0, proc.stderr
+    assert int(a0["steps"]) == int(a1["steps"]) == 14  # both ranks, after the same step
+    proc, (b0, b1) = mpirun(tmp_path, "fit", str(parts), "-1")  # resume to the end
+    assert proc.returncode == 0, proc.stderr
+    for k in ref0:
+        np.testing.assert_array_equal(b0[k], ref0[k], err_msg=k)  # bitwise, on each rank
+        np.testing.assert_array_equal(b1[k], ref1[k], err_msg=k)
+        if "running" not in k:  # the weights are the same on both ranks
+            np.testing.assert_array_equal(ref0[k], ref1[k], err_msg=k)
+    # rank 0 alone wrote the metrics; validation was scored over both ranks' halves
+    lines = (whole / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    import json
+
+    from chainrule.train import metrics
+
+    net = W.model(1, 0.3, True)
+    saved = {k: (v + ref1[k]) / 2 if "running" in k else v for k, v in ref0.items()}
+    net.load_state_dict({k: v for k, v in saved.items() if k != "steps"})  # the checkpoint's
+    X, y = W.data()
+    vl, va = metrics.evaluate(net, X[:101], y[:101])
+    last = json.loads(lines[-1])
+    assert abs(last["val_loss"] - vl) < 1e-12 and abs(last["val_acc"] - va) < 1e-12

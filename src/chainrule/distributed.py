@@ -325,7 +325,8 @@ class DataParallel:
         d["_bucket_of"] = {i: b for b in self._buckets for i in b.indices}
         d["_uses"] = [0] * len(params)
         d["_filled"] = [False] * len(params)
-        d["_old"] = {}
+        d["_not_zeroed"] = False
+        d["_given"] = {}  # parameter index -> the .grad tensor synchronize() set last
         d["_launched"] = 0
         d["_scale"] = 1.0
         d["_active"] = False
@@ -445,9 +446,8 @@ class DataParallel:
         view = b.buf[lo:hi]
         if not self._filled[i]:
             self._filled[i] = True
-            p = self._params[i]
-            if p.grad is not None:  # accumulate onto a gradient not zeroed (PyTorch semantics)
-                self._old[i] = np.array(p.grad.data, copy=True)
+            if self._params[i].grad is not None:
+                self.__dict__["_not_zeroed"] = True
             np.multiply(g, self._scale, out=view.reshape(np.shape(g)))
         else:
             view += np.reshape(g, -1) * self._scale
@@ -490,13 +490,24 @@ class DataParallel:
                     b.buf[lo:hi] = 0
         self._launch_ready(force=True)
         self._MPI.Request.Waitall([b.request for b in self._buckets if b.request is not None])
+        if self._not_zeroed:
+            self._reset()
+            raise RuntimeError(
+                "DataParallel: a parameter still had a gradient when backward began: call "
+                "optimizer.zero_grad() before each backward (gradients are views of the "
+                "allreduce buckets, overwritten by the next backward)"
+            )
         new = object.__new__
+        given = self._given
         for i, p in enumerate(self._params):
             b = self._bucket_of[i]
             lo, hi = b.offsets[i]
             g = b.buf[lo:hi].reshape(p.data.shape)
-            if i in self._old:
-                g = self._old[i] + g
+            extra = p.grad
+            if extra is not None and extra is not given.get(i):
+                # a gradient that reached the parameter outside the model's forward (e.g. a
+                # weight penalty): averaged on its own, a blocking allreduce
+                g = g + all_reduce(np.array(extra.data, copy=True), op="mean")
             t = new(_tensor.Tensor)
             t.data, t.grad, t.requires_grad, t._node, t._version, t._meta = (
                 g,
@@ -506,7 +517,7 @@ class DataParallel:
                 0,
                 None,
             )
-            p.grad = t
+            p.grad = given[i] = t
         if self.trace is not None:
             self.trace.append((time.perf_counter(), "synchronized", -1))
         self._reset()
@@ -516,7 +527,7 @@ class DataParallel:
             b.request = None
             b.remaining = len(b.indices)
         n = len(self._params)
-        self.__dict__.update(_uses=[0] * n, _filled=[False] * n, _old={}, _launched=0)
+        self.__dict__.update(_uses=[0] * n, _filled=[False] * n, _launched=0, _not_zeroed=False)
 
     def sync_buffers(self) -> None:
         """Average every floating-point buffer (BatchNorm's running statistics) over the ranks."""
