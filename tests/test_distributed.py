@@ -238,3 +238,38 @@ def test_fit_on_two_ranks_stops_together_and_resumes_exactly(tmp_path: Path) -> 
     vl, va = metrics.evaluate(net, X[:101], y[:101])
     last = json.loads(lines[-1])
     assert abs(last["val_loss"] - vl) < 1e-12 and abs(last["val_acc"] - va) < 1e-12
+
+
+@needs_mpi
+def test_chainrule_train_ranks_2_matches_one_process(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "chainrule"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    common = ["train", "--epochs", "2", "--no-progress", "--hidden", "32"]
+    runs = {}
+    for ranks in (1, 2):
+        out = tmp_path / f"r{ranks}"
+        cmd = [str(exe), *common, "--ranks", str(ranks), "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        assert proc.returncode == 0, proc.stderr
+        runs[ranks] = proc.stdout.splitlines()
+    assert len(runs[2]) == len(runs[1])  # rank 0 alone prints
+
+    def speed_aside(line: str) -> str:
+        return line.split("samples/s")[0].rstrip().rsplit(" ", 1)[0].rstrip()
+
+    for a, b in zip(runs[1], runs[2], strict=True):  # the same run, samples/s aside
+        assert speed_aside(a).replace("r1", "r2") == speed_aside(b)
+    assert runs[2][-1].startswith("test accuracy")
+
+
+def test_ranks_without_mpi_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chainrule import cli
+    from chainrule.train import launch
+
+    monkeypatch.setattr(launch, "mpiexec", lambda: None)
+    assert cli.main(["train", "--ranks", "2", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["chainrule train: error: --ranks needs MPI's mpiexec: pip install "
+                   "'chainrule[mpi]' (mpi4py and mpich)"]  # fmt: skip
