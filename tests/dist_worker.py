@@ -85,7 +85,7 @@ def main() -> None:
     # each rank initializes differently: DataParallel must broadcast rank 0's weights
     width = H + 1 if mode == "mismatch" and r == 1 else H
     net = model(1 + r, dropout, bn) if width == H else nn.Sequential(nn.Linear(D, width))
-    dp = dist.DataParallel(net, bucket_mb=0.0005)  # ~500 bytes: several buckets
+    dp = dist.DataParallel(net, bucket_mb=0.001)  # ~1 KB: several buckets
     if mode == "trace":
         dp.trace = []
     X, y = data()

@@ -489,6 +489,9 @@ class DataParallel:
                     lo, hi = b.offsets[i]
                     b.buf[lo:hi] = 0
         self._launch_ready(force=True)
+        if self.trace is not None:  # the bytes already averaged when backward is over
+            done = sum(b.buf.nbytes for b in self._buckets if b.request is None or b.request.Test())
+            self.trace.append((time.perf_counter(), "waiting", done))
         self._MPI.Request.Waitall([b.request for b in self._buckets if b.request is not None])
         if self._not_zeroed:
             self._reset()
