@@ -323,6 +323,10 @@ class DataParallel:
         d["_params"] = params
         d["_buckets"] = self._make_buckets(params, int(bucket_mb * (1 << 20)))
         d["_bucket_of"] = {i: b for b in self._buckets for i in b.indices}
+        d["_views"] = [
+            self._bucket_of[i].buf[slice(*self._bucket_of[i].offsets[i])].reshape(p.data.shape)
+            for i, p in enumerate(params)
+        ]
         d["_uses"] = [0] * len(params)
         d["_filled"] = [False] * len(params)
         d["_not_zeroed"] = False
@@ -442,15 +446,14 @@ class DataParallel:
         """Parameter ``i``'s gradient ``g`` from one use is complete: add it to its bucket; a
         bucket whose gradients are all in starts its allreduce (in bucket order)."""
         b = self._bucket_of[i]
-        lo, hi = b.offsets[i]
-        view = b.buf[lo:hi]
+        view = self._views[i]  # the parameter's slice of its bucket, in its shape
         if not self._filled[i]:
             self._filled[i] = True
             if self._params[i].grad is not None:
                 self.__dict__["_not_zeroed"] = True
-            np.multiply(g, self._scale, out=view.reshape(np.shape(g)))
+            np.multiply(g, self._scale, out=view)
         else:
-            view += np.reshape(g, -1) * self._scale
+            view += g * self._scale
         self._uses[i] -= 1
         if self._uses[i] == 0:
             b.remaining -= 1
@@ -503,9 +506,7 @@ class DataParallel:
         new = object.__new__
         given = self._given
         for i, p in enumerate(self._params):
-            b = self._bucket_of[i]
-            lo, hi = b.offsets[i]
-            g = b.buf[lo:hi].reshape(p.data.shape)
+            g = self._views[i]
             extra = p.grad
             if extra is not None and extra is not given.get(i):
                 # a gradient that reached the parameter outside the model's forward (e.g. a
