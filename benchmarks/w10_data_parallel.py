@@ -22,6 +22,7 @@ throughput here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ SIZES = [784, 512, 512, 10]
 BATCH = 128
 SAMPLES = 60_000
 LR = 0.01
-PARAMS = sum(a * b + b for a, b in zip(SIZES[:-1], SIZES[1:], strict=True))  # 669,706
+PARAMS = sum(a * b + b for a, b in itertools.pairwise(SIZES))  # 669,706
 
 
 def data(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,13 +89,13 @@ def single_process(quick: bool) -> dict[str, float]:
     rate = epochs_per_s(t, n, 1 if quick else 3)
     # backward's seconds per sample, for the cost model: one step at batch 128, timed in parts
     import chainrule as cr
-    from chainrule.nn import functional as F
+    from chainrule.nn import functional
 
     net, xb, yb = t.model, cr.tensor(X[:BATCH]), y[:BATCH]
     fwd, bwd = [], []
     for _ in range(30):
         t0 = time.perf_counter()
-        loss = F.cross_entropy(net(xb), yb)
+        loss = functional.cross_entropy(net(xb), yb)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
