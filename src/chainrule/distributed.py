@@ -125,13 +125,17 @@ def _abort_on_exception() -> None:
     def hook(kind: Any, value: Any, tb: Any) -> None:
         if kind is KeyboardInterrupt:
             previous(kind, value, tb)
-        else:
-            previous(kind, value, tb)
-            sys.stderr.write(
+        else:  # the one line first, straight to the file descriptor: abort ends us right after
+            import traceback
+
+            text = "".join(traceback.format_exception(kind, value, tb))
+            os.write(2, text.encode(errors="replace"))
+            line = (
                 f"chainrule.distributed: rank {rank()} of {world_size()} failed with "
                 f"{kind.__name__}: {value}; aborting all ranks\n"
             )
-            sys.stderr.flush()
+            os.write(2, line.encode(errors="replace"))
+        time.sleep(0.5)  # let the launcher forward this rank's output before the abort
         _world["comm"].Abort(1)
 
     sys.excepthook = hook
