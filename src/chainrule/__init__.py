@@ -16,8 +16,14 @@ from chainrule import _tensor  # noqa: F401, I001 - imported first: it loads the
 from chainrule.anomaly import AnomalyError, detect_anomaly
 from chainrule.engine import grad
 from chainrule.function import Function, enable_grad, is_grad_enabled, no_grad
-from chainrule.functional import jacobian
-from chainrule.gradcheck import GradcheckError, gradcheck, numerical_gradient, relative_error
+from chainrule.functional import hessian, hvp, jacobian
+from chainrule.gradcheck import (
+    GradcheckError,
+    gradcheck,
+    gradgradcheck,
+    numerical_gradient,
+    relative_error,
+)
 from chainrule.ops import (
     abs,
     add,
@@ -91,6 +97,9 @@ __all__ = [
     "explain",
     "grad",
     "gradcheck",
+    "gradgradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
     "jacobian",
     "leaky_relu",

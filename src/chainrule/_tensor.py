@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import engine, function, ops
+from chainrule import backend, engine, function, ops
 from chainrule.ops import arithmetic, elementwise, linalg, reduce
 from chainrule.ops import shape as shape_ops
 
@@ -34,6 +34,8 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to an ndarray: Python floats become float32, float arrays keep theirs."""
     if isinstance(data, Tensor):
         data = data.data
+    if backend.is_foreign(data):  # a CuPy (or array-API) array stays on its own backend
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     try:
         if dtype is not None:
             return np.array(data, dtype=dtype)
@@ -54,21 +56,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-def _lift(other: Any, like: Tensor) -> Any:
-    """An operator's operand: Tensors and Python numbers pass; arrays take like's float dtype."""
-    t = type(other)
-    if t is float or t is int or isinstance(other, Tensor):
-        return other
-    arr = np.asarray(other)
-    if arr.dtype.kind not in _NUMERIC_KINDS:
-        raise TypeError(f"unsupported operand of type {t.__name__} for a chainrule Tensor")
-    dt = like.data.dtype
-    if dt.kind == "f" and arr.dtype != dt:
-        arr = arr.astype(dt)
-    return arr
-
-
-class Tensor:
+class Tensor(function.TensorBase):
     """An n-dimensional array that records the operations applied to it.
 
     ``requires_grad=True`` marks a leaf whose gradient ``backward`` fills into ``.grad``.
@@ -79,7 +67,7 @@ class Tensor:
     ((1, 2), dtype('float32'), True)
     """
 
-    __slots__ = ("__weakref__", "_meta", "_node", "_version", "data", "grad", "requires_grad")
+    __slots__ = ()  # data, grad, requires_grad and the node: function.TensorBase's
     __hash__ = object.__hash__  # == is elementwise, identity stays the hash (as in PyTorch)
 
     data: np.ndarray
@@ -102,23 +90,20 @@ class Tensor:
         self._version = 0
         self._meta: dict[str, Any] | None = None
 
-    @staticmethod
-    def _wrap(data: np.ndarray, requires_grad: bool = False) -> Tensor:
-        """Fast constructor, no conversion and no checks: for an op's output, a gradient, or a
-        leaf made from a number (``chainrule.tensor``); the engine builds every ``.grad``
-        with it."""
-        t = _new(Tensor)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t._node = None
-        t._version = 0
-        t._meta = None
-        return t
+    # Fast constructor, no conversion and no checks: for an op's output, a gradient, or a leaf
+    # made from a number (``chainrule.tensor``); the engine builds every ``.grad`` with it.
+    _wrap = staticmethod(function.wrap)
 
     # -- NumPy interoperability -----------------------------------------------------------------
 
     __array_priority__ = 1000.0
+
+    def __array_namespace__(self, api_version: str | None = None) -> Any:
+        """chainrule's differentiable namespace (NumPy's names): what a backward rule's
+        ``xp`` is under ``create_graph=True``."""
+        from chainrule.ops import namespace
+
+        return namespace
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
@@ -212,7 +197,7 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return backend.to_numpy(self.data).tolist()
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph.
@@ -252,7 +237,8 @@ class Tensor:
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        data = backend.to_numpy(self.data)  # printing is an explicit copy to the host
+        body = np.array2string(data, separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.data.dtype}")
@@ -283,14 +269,27 @@ class Tensor:
 
     # -- autograd -------------------------------------------------------------------------------
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Backpropagate from this tensor, accumulating into the leaves' ``.grad``.
 
         ``gradient`` is the upstream gradient (same shape); it may be left out for a scalar.
         Without ``retain_graph`` the values saved for backward are freed as soon as each node
-        has used them, so a second backward through the same graph raises.
+        has used them, so a second backward through the same graph raises. ``create_graph=True``
+        records the backward pass itself: the leaves' ``.grad`` then carry a graph and can be
+        differentiated again (``retain_graph`` defaults to ``create_graph``, as in PyTorch).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(0.5, dtype="float64", requires_grad=True)
+        >>> cr.tanh(x).backward(create_graph=True)   # x.grad = 1 - tanh(x)^2, as a graph
+        >>> g = x.grad
+        >>> x.grad = None
+        >>> g.backward()                             # d2/dx2 tanh = -2 tanh (1 - tanh^2)
+        >>> round(x.grad.item(), 6)
+        -0.726862
         """
-        engine.backward(self, gradient, retain_graph)
+        engine.backward(self, gradient, retain_graph, create_graph)
 
     def retain_grad(self) -> None:
         """Keep the gradient of this intermediate in ``.grad`` after backward."""
@@ -394,27 +393,41 @@ class Tensor:
         self._writable()[_index(index)] = self._value(value)
 
     def _iop(
-        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[], Tensor]
+        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[Tensor], Tensor]
     ) -> Tensor:
-        # x += y changes x in place when nothing is being recorded, else rebinds x to x + y.
-        recording = function.GradMode.enabled and (
-            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        )
-        if self._node is None and not recording:
+        """``x op= y`` as PyTorch does it: in place on the data while nothing is recorded (so
+        ``with no_grad(): w -= lr * w.grad`` updates the parameter itself); refused on a leaf
+        that requires grad while recording; on any other tensor the op is recorded and ``x``,
+        the same object, becomes its output, with its version bumped (nodes that saved the old
+        value refuse to backward through it)."""
+        if not function.GradMode.enabled:
             return inplace(other)
-        return outplace()
+        if self._node is None and self.requires_grad:
+            raise RuntimeError(
+                "an in-place operator (x += y, -=, *=, /=) on a leaf that requires grad would "
+                "change a value the graph needs and lose the leaf: update parameters inside "
+                "chainrule.no_grad() (as an optimizer step does), or write x = x + y"
+            )
+        if not (self._node is not None or (isinstance(other, Tensor) and other.requires_grad)):
+            return inplace(other)  # nothing to record: plain data
+        old = _wrap(self.data, self.requires_grad)  # the value before, as the new node's input
+        old._node, old._version = self._node, self._version
+        out = outplace(old)
+        self.data, self._node, self.requires_grad = out.data, out._node, out.requires_grad
+        self._version = function.new_version()
+        return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._iop(other, self.add_, lambda: self + other)
+        return self._iop(other, self.add_, lambda old: old + other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._iop(other, self.sub_, lambda: self - other)
+        return self._iop(other, self.sub_, lambda old: old - other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._iop(other, self.mul_, lambda: self * other)
+        return self._iop(other, self.mul_, lambda old: old * other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._iop(other, self.div_, lambda: self / other)
+        return self._iop(other, self.div_, lambda old: old / other)
 
     # -- arithmetic operators -------------------------------------------------------------------
 
@@ -452,7 +465,7 @@ class Tensor:
         return ops.power(self, exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
-        return _pow(_lift(base, self), self)
+        return _pow(ops.lift_operand(base, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _matmul(self, other if type(other) is Tensor else _operand(other, self))
@@ -594,11 +607,8 @@ class Tensor:
         return shape_ops.Squeeze.apply(self, axis=axis)
 
     def dot(self, other: Any) -> Tensor:
-        return linalg.MatMul.apply(self, _lift(other, self))
+        return linalg.MatMul.apply(self, ops.lift_operand(other, self))
 
-
-function._Tensor = Tensor  # the gates build their results without importing this module
-ops._Tensor, ops._lift = Tensor, _lift  # ops.exp(x) and friends, likewise
 
 # The operators' gates and the fast constructor, bound once (every attribute lookup saved
 # counts on a scalar graph).
@@ -611,37 +621,21 @@ _neg = arithmetic.Neg.apply
 _pow = arithmetic.Pow.apply
 _matmul = linalg.MatMul.apply
 
-# NumPy 2 is slow to combine a small array with a Python number (it must work out the number's
-# dtype each time: ~560 ns for (16,) float32 times 1.0001, against ~280 ns for an array times a
-# 0-d array). Constants recur (x * 0.5, x + 1e-8 in a loop), so an op on a float tensor of 1 or
-# more dimensions gets its Python-number operand as a cached read-only 0-d array of the
-# tensor's dtype: the same value NumPy would use, and a faster forward and backward. Zero and
-# NaN are left alone (-0.0 == 0.0 as a key; NaN != NaN); the cache is bounded.
-_CONSTANTS: dict[tuple[Any, np.dtype], np.ndarray] = {}
+# The constant cache, one of the NumPy-only speed tricks kept in chainrule.backend
+_CONSTANTS = backend.NUMPY_CONSTANTS
+_constant = backend.numpy_constant
 
 
 def _operand(other: Any, like: Tensor) -> Any:
     """An operator's operand: see ``_lift``, with the constant cache above."""
     t = type(other)
     if t is not float and t is not int:
-        return _lift(other, like)
+        return ops.lift_operand(other, like)
     data = like.data
     if type(data) is not _ndarray or not data.ndim:
         return other  # 0-d data is a NumPy scalar, whose maths with Python numbers is fast
     const = _CONSTANTS.get((other, data.dtype))
     return _constant(other, data.dtype) if const is None else const
-
-
-def _constant(value: float, dtype: np.dtype) -> Any:
-    """``value`` as a cached read-only 0-d array of a float ``dtype`` (or unchanged)."""
-    if dtype.kind != "f" or not value or value != value or abs(value) > np.finfo(dtype).max:
-        return value
-    if len(_CONSTANTS) >= 4096:
-        _CONSTANTS.clear()
-    const = np.array(value, dtype=dtype)
-    const.flags.writeable = False
-    _CONSTANTS[(value, dtype)] = const
-    return const
 
 
 def _index(index: Any) -> Any:
@@ -666,9 +660,22 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     >>> cr.tensor(3, dtype="float64").dtype
     dtype('float64')
     """
-    if dtype is None and type(data) is float:  # a scalar leaf, the micrograd-style graph's unit
-        return _wrap(_float32(data), bool(requires_grad))
+    if type(data) is float:  # a scalar leaf, the micrograd-style graph's unit: a NumPy scalar
+        if dtype is None:
+            return _wrap(_float32(data), bool(requires_grad))
+        try:
+            scalar = _SCALAR_TYPE.get(dtype)
+        except TypeError:  # an unhashable dtype argument: let the constructor explain
+            scalar = None
+        if scalar is not None:
+            return _wrap(scalar(data), bool(requires_grad))
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+# the float dtypes a Python-float leaf may be asked for, by every spelling, and their scalar type
+_SCALAR_TYPE: dict[Any, Any] = {None: np.float32}
+for _t in (np.float32, np.float64):
+    _SCALAR_TYPE.update({_t: _t, np.dtype(_t): _t, np.dtype(_t).name: _t})
 
 
 _UFUNCS: dict[str, Callable[..., Any]] = {}
@@ -678,7 +685,7 @@ def _register_ufuncs() -> None:
     def binary(fn: type[function.Function]) -> Callable[..., Tensor]:
         def call(a: Any, b: Any) -> Tensor:
             like = a if isinstance(a, Tensor) else b
-            return fn.apply(_lift(a, like), _lift(b, like))
+            return fn.apply(ops.lift_operand(a, like), ops.lift_operand(b, like))
 
         return call
 

@@ -22,6 +22,27 @@ bigger one whenever its local gradient can be written down::
 
 Gradients returned by ``backward`` may have the *broadcast* shape of the output: the engine sums
 them back to each input's shape (the one place where that happens).
+
+A backward that is itself differentiable lets ``create_graph=True`` record it (gradients of
+gradients). Write it with operators and the namespace of what it is handed, cache the inputs
+as given and the output as ``self.out`` (the engine hands those to it as Tensors), recompute
+any other float value it needs, and say so with ``differentiable_backward = True``::
+
+    >>> class Cube(cr.Function):
+    ...     differentiable_backward = True
+    ...     def forward(self, x):
+    ...         self.x = x                        # cached as given
+    ...         return x * x * x
+    ...     def backward(self, dout):
+    ...         return 3 * dout * self.x * self.x  # operators only: arrays or Tensors
+    >>> x = cr.tensor(2.0, dtype="float64", requires_grad=True)
+    >>> (dx,) = cr.grad(Cube.apply(x), x, create_graph=True)
+    >>> (d2x,) = cr.grad(dx, x)
+    >>> dx.item(), d2x.item()                     # 3 x^2 and 6 x
+    (12.0, 12.0)
+
+A gate without the flag still gives first derivatives; under ``create_graph=True`` it raises an
+error that names it, never a silently wrong (constant) second derivative.
 """
 
 from __future__ import annotations
@@ -30,11 +51,14 @@ import functools
 import itertools
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule import _tensor
+from chainrule.backend import is_foreign
+
+if TYPE_CHECKING:  # for annotations only: Tensor sits above this module
+    from chainrule._tensor import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,6 +127,46 @@ def is_grad_enabled() -> bool:
     return GradMode.enabled
 
 
+class TensorBase:
+    """What the engine and the gates know of a Tensor: its data, gradient and node.
+
+    ``chainrule.Tensor`` is its subclass (with the operators and methods); defining it makes it
+    the type every gate's result is built as, so this module and the ops never import it.
+    """
+
+    __slots__ = ("__weakref__", "_meta", "_node", "_version", "data", "grad", "requires_grad")
+    concrete: ClassVar[type[Any]]
+    data: Any
+    grad: Any
+    requires_grad: bool
+    _node: Function | None
+    _version: int
+    _meta: dict[str, Any] | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        global _Result
+        super().__init_subclass__(**kwargs)
+        if "concrete" not in TensorBase.__dict__:  # the first subclass: chainrule.Tensor
+            TensorBase.concrete = _Result = cls
+
+
+def wrap(data: Any, requires_grad: bool = False) -> Tensor:
+    """A Tensor around ``data``, no conversion and no checks: for an op's output, a gradient,
+    or a leaf made from a number; the engine builds every ``.grad`` with it."""
+    t = _new(TensorBase.concrete)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._node = None
+    t._version = 0
+    t._meta = None
+    return t  # type: ignore[no-any-return]
+
+
 class Function:
     """Base class of every node in the graph; subclass it to write a gate.
 
@@ -132,11 +196,11 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
         # This runs for every op of every graph, so it is written for speed: one and two inputs
         # are unrolled and forward is called without building argument lists.
-        tensor_type = _Tensor
+        tensor_type = _Result  # chainrule.Tensor: its exact type makes isinstance fastest
         fn = _new(cls)
         nargs = len(args)
         try:
@@ -181,7 +245,7 @@ class Function:
                 out = fn.forward(*arrays, **kwargs)
         except ValueError as e:  # name the op and the shapes, not just NumPy's complaint
             raise _shape_error(cls, args, e) from None
-        if type(out) is not _ndarray and not isinstance(out, _generic):
+        if type(out) is not _ndarray and not isinstance(out, _generic) and not is_foreign(out):
             out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
         result = _new(tensor_type)
         result.data = out
@@ -213,7 +277,7 @@ class Function:
         if self._seq > GradMode.inplace_epoch:
             return  # no in-place change anywhere since recording: nothing to compare
         for i, a in enumerate(self.inputs):
-            if isinstance(a, _tensor.Tensor) and a._version > self._seq:
+            if isinstance(a, TensorBase) and a._version > self._seq:
                 raise RuntimeError(
                     f"{type(self).__name__}.backward: input {i} (shape {a.shape}) was modified "
                     "in place after the forward pass used it, so the value saved for backward "
@@ -225,6 +289,9 @@ class Function:
     # (user gates cache there). Computed once per class, in __init_subclass__.
     _cached: tuple[str, ...] = ()
     _has_dict = False
+    # True when backward follows the rule that lets create_graph=True record it: written with
+    # the namespace it is handed, inputs cached as given, the output cached as ``out``.
+    differentiable_backward = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -266,6 +333,7 @@ class Function:
 
 
 _new = object.__new__
+_Result: Any = TensorBase  # the type of every result: chainrule.Tensor, once it is defined
 _ndarray = np.ndarray
 _generic = np.generic
 _next_seq = itertools.count().__next__
@@ -284,9 +352,9 @@ _ONE_GRAD = (True,)
 
 
 def _shape_error(cls: type, args: Any, e: ValueError) -> ValueError:
-    """Name the op and the input shapes, not just NumPy's complaint."""
-    shapes = ", ".join(str(np.shape(x.data if isinstance(x, _Tensor) else x)) for x in args)
+    """Name the op and the input shapes, not just NumPy's complaint (an AxisError the op
+    raised names them already, and keeps its type: it is an IndexError too)."""
+    if isinstance(e, np.exceptions.AxisError):
+        return e
+    shapes = ", ".join(str(np.shape(x.data if isinstance(x, TensorBase) else x)) for x in args)
     return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")
-
-
-_Tensor: Any = None  # chainrule._tensor.Tensor, bound by that module once the class exists

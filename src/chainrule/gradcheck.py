@@ -86,9 +86,7 @@ def gradcheck(
     from chainrule import _tensor as tensor
     from chainrule import engine, function
 
-    checked = [i for i, t in enumerate(inputs) if isinstance(t, tensor.Tensor) and t.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input Tensor has requires_grad=True")
+    checked = _differentiable_inputs("gradcheck", inputs)
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(
@@ -117,7 +115,7 @@ def gradcheck(
 
     for i, t, a in zip(checked, targets, analytic, strict=True):
         a_arr = np.zeros(t.shape) if a is None else np.asarray(a.data, dtype=np.float64)
-        x = t.data
+        x = t.numpy()  # shared: a 0-d NumPy scalar becomes a 0-d array, once
         num = np.zeros(t.shape)
         flat = x.reshape(-1)  # a view: perturbing it perturbs the input
         if not np.shares_memory(flat, x):
@@ -142,3 +140,66 @@ def gradcheck(
                 f"{bad.size} elements disagree"
             )
     return True
+
+
+def gradgradcheck(
+    fn: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives of ``fn(*inputs)``: backprop through the recorded backward pass
+    (``create_graph=True``) against central differences of the first derivatives, in float64.
+
+    The first derivatives are contracted with fixed random weights (and a non-scalar output
+    with a fixed random upstream gradient), so every element of the Hessian-vector product is
+    compared. Returns True, or raises ``GradcheckError`` as ``gradcheck`` does.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.5, -1.0, 2.0], dtype="float64", requires_grad=True)
+    >>> cr.gradgradcheck(lambda t: (t * t).tanh(), x)
+    True
+    """
+    from chainrule import _tensor as tensor
+    from chainrule import engine, function
+
+    checked = _differentiable_inputs("gradgradcheck", inputs)
+    out = fn(*inputs)
+    if not isinstance(out, tensor.Tensor):
+        raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
+    rng = np.random.default_rng(seed + 1)
+    dout = tensor.Tensor(rng.standard_normal(out.shape))
+    weights = [rng.standard_normal(inputs[i].shape) for i in checked]
+
+    def first_derivatives(*ts: Any) -> Any:
+        with function.enable_grad():
+            o = fn(*ts)
+            if not o.requires_grad:
+                return tensor.Tensor(np.float64(0.0))
+            grads = engine.grad(
+                o, [ts[i] for i in checked], grad_outputs=dout, create_graph=True, allow_unused=True
+            )
+        total: Any = tensor.Tensor(np.float64(0.0))
+        for g, w in zip(grads, weights, strict=True):
+            if g is not None:
+                total = total + (g * w).sum()
+        return total
+
+    try:
+        return gradcheck(first_derivatives, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    except GradcheckError as e:
+        raise GradcheckError(f"gradgradcheck (second derivatives): {e}") from None
+
+
+def _differentiable_inputs(name: str, inputs: tuple[Any, ...]) -> list[int]:
+    """The positions of the inputs to check: Tensors that require grad (at least one)."""
+    from chainrule import function
+
+    checked = [
+        i for i, t in enumerate(inputs) if isinstance(t, function.TensorBase) and t.requires_grad
+    ]
+    if not checked:
+        raise ValueError(f"{name}: no input Tensor has requires_grad=True")
+    return checked

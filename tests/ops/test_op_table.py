@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_table import ROWS, Case, Row
 
@@ -88,3 +88,14 @@ def test_gradcheck(row: Row, data: st.DataObject) -> None:
     tensors, out = _call(row, case, np.float64, requires_grad=True)
     assert row.op in _ops_in_graph(out), f"row {row.name} never applied {row.op.__name__}"
     assert cr.gradcheck(lambda *ts: row.call(*ts, **case.options), *tensors)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
+@given(data=st.data())
+@settings(max_examples=15, deadline=None)
+def test_gradgradcheck(row: Row, data: st.DataObject) -> None:
+    """Second derivatives: backprop through the recorded backward against differences of it."""
+    case = data.draw(row.case, label="case")
+    tensors, _ = _call(row, case, np.float64, requires_grad=True)
+    assert row.op.differentiable_backward, f"{row.op.__name__} is not twice differentiable"
+    assert cr.gradgradcheck(lambda *ts: row.call(*ts, **case.options), *tensors)

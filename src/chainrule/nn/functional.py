@@ -13,6 +13,11 @@ engine's gates; ``maxout`` is composed from ``linear`` and a max over pieces.
 
 Losses take integer class indices as targets (shape (N,)) and return the mean over the batch.
 
+Every gate's backward is written with operators and the namespace it is handed, so each is
+differentiable twice (``create_graph=True``). Where the fast path keeps a derived value from
+forward (the softmax, the normalized x), the rule recomputes it from the inputs when it is
+handed Tensors, since a cached array would be a constant of the gradient's graph.
+
 >>> import numpy as np
 >>> import chainrule as cr
 >>> from chainrule.nn import functional as F
@@ -32,8 +37,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
-from chainrule import _tensor
+from chainrule import _tensor, backend, ops
 from chainrule.function import Function
 from chainrule.nn import init
 from chainrule.ops import elementwise
@@ -50,6 +54,7 @@ class Linear(Function):
     """out = x @ W + b;  dx = dout @ W^T,  dW = x^T @ dout,  db = sum over rows of dout"""
 
     __slots__ = ("w", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if x.ndim == 0 or x.shape[-1] != w.shape[0]:
@@ -106,32 +111,32 @@ def relu(x: Any) -> Any:
 
 def sigmoid(x: Any) -> Any:
     """1 / (1 + e^-x), computed without overflow."""
-    return cr.sigmoid(x)
+    return ops.sigmoid(x)
 
 
 def tanh(x: Any) -> Any:
     """The hyperbolic tangent (a zero-centred sigmoid, scaled)."""
-    return cr.tanh(x)
+    return ops.tanh(x)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """x where x > 0, else ``negative_slope * x``."""
-    return cr.leaky_relu(x, negative_slope)
+    return ops.leaky_relu(x, negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
     """x where x > 0, else ``alpha * (e^x - 1)``."""
-    return cr.elu(x, alpha)
+    return ops.elu(x, alpha)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first)."""
-    return cr.softmax(x, axis)
+    return ops.softmax(x, axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x - logsumexp(x) along ``axis``."""
-    return cr.log_softmax(x, axis)
+    return ops.log_softmax(x, axis)
 
 
 def maxout(x: Any, weight: Any, bias: Any, pieces: int) -> Any:
@@ -161,12 +166,13 @@ class Dropout(Function):
     """out = x * mask;  dx = dout * mask  (mask = keep / (1 - p): inverted dropout)"""
 
     __slots__ = ("mask",)
+    differentiable_backward = True
 
     def forward(self, x: Any, mask: Any) -> Any:
         self.mask = mask
         return x * mask
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
+    def backward(self, dout: Any) -> tuple[Any, None]:
         return dout * self.mask, None
 
 
@@ -223,38 +229,61 @@ class BatchNorm(Function):
     dx = invstd / N * (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)),  dxhat = dout * gamma,
     dgamma = sum(dout xhat),  dbeta = sum(dout)"""
 
-    __slots__ = ("gamma", "invstd", "xhat")
+    __slots__ = ("eps", "gamma", "invstd", "x", "xhat")
+    differentiable_backward = True
 
-    def forward(self, x: Any, gamma: Any, beta: Any, mean: Any, invstd: Any) -> Any:
+    def forward(
+        self, x: Any, gamma: Any, beta: Any, mean: Any, invstd: Any, eps: float = 1e-5
+    ) -> Any:
         self.xhat = (x - mean) * invstd
-        self.gamma, self.invstd = gamma, invstd
+        self.x, self.gamma, self.invstd, self.eps = x, gamma, invstd, eps
         return self.xhat * gamma + beta
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
+    def _statistics(self, mean: Any) -> tuple[Any, Any]:
+        """xhat and invstd for the rule: the cached arrays on arrays; on Tensors (create_graph)
+        recomputed from x, since the batch statistics are functions of x."""
+        x = self.x
+        if not backend.is_tensor(x):
+            return self.xhat, self.invstd
+        xp = backend.get_array_module(x)
+        if not self._batch:  # frozen statistics: constants
+            return (x - mean) * self.invstd, self.invstd
+        xc = x - x.mean(axis=0)
+        invstd = 1.0 / xp.sqrt((xc * xc).mean(axis=0) + self.eps)
+        return xc * invstd, invstd
+
+    def backward(self, dout: Any) -> tuple[Any, ...]:
         nx, ng, nb, _, _ = self.needs_input_grad
-        xhat = self.xhat
+        xhat, invstd = self._statistics(self._mean)
         dgamma = (dout * xhat).sum(axis=0) if ng else None
         dbeta = dout.sum(axis=0) if nb else None
         dx = None
         if nx:
             if not self._batch:
-                dx = dout * (self.gamma * self.invstd)
+                dx = dout * (self.gamma * invstd)
             else:
                 n = dout.shape[0]
                 dxhat = dout * self.gamma
-                dx = (self.invstd / n) * (
+                dx = (invstd / n) * (
                     n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)
                 )
         return dx, dgamma, dbeta, None, None
 
     _batch = True
+    _mean: Any = None
 
 
 class _FrozenNorm(BatchNorm):
     """BatchNorm with fixed (running) statistics: dx = dout * gamma * invstd"""
 
-    __slots__ = ()
+    __slots__ = ("_mean",)
     _batch = False
+
+    def forward(
+        self, x: Any, gamma: Any, beta: Any, mean: Any, invstd: Any, eps: float = 1e-5
+    ) -> Any:
+        self._mean = mean
+        return super().forward(x, gamma, beta, mean, invstd, eps)
 
 
 def batch_norm(
@@ -303,11 +332,12 @@ def batch_norm(
             running_var *= 1.0 - momentum
             running_var += momentum * var * (n / (n - 1))
         invstd = (1.0 / np.sqrt(var + eps)).astype(dtype, copy=False)
-        return BatchNorm.apply(x, gamma, beta, mean, invstd)
+        return BatchNorm.apply(x, gamma, beta, mean, invstd, eps=eps)
     if running_mean.shape != (c,):
         raise ValueError(f"batch_norm: running stats of shape {running_mean.shape}, input {c}")
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(dtype, copy=False)
-    return _FrozenNorm.apply(x, gamma, beta, running_mean.astype(dtype, copy=False), invstd)
+    mean = running_mean.astype(dtype, copy=False)
+    return _FrozenNorm.apply(x, gamma, beta, mean, invstd, eps=eps)
 
 
 # -- losses -------------------------------------------------------------------------------------
@@ -340,7 +370,8 @@ class CrossEntropy(Function):
     """loss = mean_i(logsumexp(z_i) - sum_j q_ij z_ij), q = (1-s) onehot(y) + s/C;
     dz = dout * (softmax(z) - q) / N"""
 
-    __slots__ = ("probs", "smoothing", "y")
+    __slots__ = ("probs", "smoothing", "y", "z")
+    differentiable_backward = True
 
     def forward(self, z: Any, y: Any, smoothing: float = 0.0) -> Any:
         n = z.shape[0]
@@ -355,13 +386,18 @@ class CrossEntropy(Function):
             target = shifted[rows, y]
         loss = (lse[:, 0] - target).mean(dtype=z.dtype)
         e /= s  # the softmax, kept for backward
-        self.probs, self.y, self.smoothing = e, y, smoothing
+        self.probs, self.y, self.smoothing, self.z = e, y, smoothing, z
         return np.asarray(loss, dtype=z.dtype)
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
-        probs, y = self.probs, self.y
+    def backward(self, dout: Any) -> tuple[Any, None]:
+        probs, y, z = self.probs, self.y, self.z
         n, c = probs.shape
         scale = dout / n
+        if backend.is_tensor(z):  # create_graph: the softmax as a function of z, q a constant
+            q = np.zeros((n, c), dtype=probs.dtype)
+            q[np.arange(n), y] = 1.0 - self.smoothing
+            q += self.smoothing / c
+            return (backend.get_array_module(z).softmax(z, axis=1) - q) * scale, None
         dz = probs * scale
         if self.smoothing:
             dz -= scale * (self.smoothing / c)
@@ -397,6 +433,7 @@ class SVMLoss(Function):
     ds_ij = dout/N * 1[margin_ij > 0],  ds_iy = -dout/N * (number of positive margins)"""
 
     __slots__ = ("positive", "y")
+    differentiable_backward = True
 
     def forward(self, s: Any, y: Any, margin: float = 1.0) -> Any:
         n = s.shape[0]
@@ -407,13 +444,13 @@ class SVMLoss(Function):
         self.positive, self.y = margins > 0, y
         return np.asarray(margins.sum(dtype=s.dtype) / n, dtype=s.dtype)
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, None]:
+    def backward(self, dout: Any) -> tuple[Any, None]:
+        # piecewise linear: the coefficients are constants (its second derivative is 0)
         pos = self.positive
         n = pos.shape[0]
-        ds = pos * (dout / n)
-        ds = ds.astype(dout.dtype, copy=False)
-        ds[np.arange(n), self.y] = -pos.sum(axis=1) * (dout / n)
-        return ds, None
+        coef = pos.astype(dout.dtype)
+        coef[np.arange(n), self.y] = -pos.sum(axis=1)
+        return coef * (dout / n), None
 
 
 def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
@@ -435,14 +472,17 @@ def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
 class MSE(Function):
     """loss = mean((p - t)^2);  dp = dout * 2 (p - t) / n,  dt = -dp"""
 
-    __slots__ = ("diff",)
+    __slots__ = ("p", "t")
+    differentiable_backward = True
 
     def forward(self, p: Any, t: Any) -> Any:
-        self.diff = p - t
-        return np.asarray(np.mean(self.diff * self.diff), dtype=self.diff.dtype)
+        self.p, self.t = p, t
+        diff = p - t
+        return np.asarray(np.mean(diff * diff), dtype=diff.dtype)
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
-        d = self.diff * (2.0 * dout / self.diff.size)
+    def backward(self, dout: Any) -> tuple[Any, Any]:
+        diff = self.p - self.t
+        d = diff * (2.0 * dout / diff.size)
         np_, nt = self.needs_input_grad
         return (d if np_ else None), (-d if nt else None)
 
@@ -474,17 +514,18 @@ class BCEWithLogits(Function):
     dt = -dout x / n"""
 
     __slots__ = ("t", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, t: Any) -> Any:
         self.x, self.t = x, t
         loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
         return np.asarray(loss.mean(), dtype=x.dtype)
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+    def backward(self, dout: Any) -> tuple[Any, Any]:
         x, t = self.x, self.t
         scale = dout / x.size
         nx, nt = self.needs_input_grad
-        sig = 0.5 * (1.0 + np.tanh(0.5 * x))
+        sig = 0.5 * (1.0 + backend.get_array_module(dout).tanh(0.5 * x))
         dx = (sig - t) * scale if nx else None
         dt = -x * scale if nt else None
         return dx, dt
@@ -514,14 +555,15 @@ class L2Penalty(Function):
     """loss = reg * sum_k sum(W_k^2);  dW_k = dout * 2 reg W_k"""
 
     __slots__ = ("reg", "ws")
+    differentiable_backward = True
 
     def forward(self, *ws: Any, reg: float = 0.0) -> Any:
         self.ws, self.reg = ws, reg
         total = sum(float(np.vdot(w, w)) for w in ws)  # one pass each, no temporary
         return np.asarray(reg * total, dtype=ws[0].dtype if ws else np.float32)
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
-        k = 2.0 * self.reg * float(dout)
+    def backward(self, dout: Any) -> tuple[Any, ...]:
+        k = dout * (2.0 * self.reg)
         return tuple(
             w * k if need else None for w, need in zip(self.ws, self.needs_input_grad, strict=True)
         )

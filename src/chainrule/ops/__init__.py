@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Function
+from chainrule import backend
+from chainrule.function import Function, TensorBase
 from chainrule.ops import arithmetic, elementwise, linalg, reduce
 from chainrule.ops import shape as shape_ops
 
@@ -60,21 +61,37 @@ ALL_OPS: tuple[type[Function], ...] = (
 )
 
 
-# chainrule._tensor.Tensor and its operand converter, bound by that module once they exist (it
-# imports this one): an import inside these helpers would cost on every call.
-_Tensor: Any = None
-_lift: Any = None
+_TensorBase = TensorBase  # every Tensor is one; TensorBase.concrete is chainrule.Tensor
+_NUMERIC_KINDS = "biuf"
+
+
+def lift_operand(other: Any, like: Any) -> Any:
+    """An operator's operand: Tensors, Python numbers and other backends' arrays pass; NumPy
+    arrays and lists take ``like``'s float dtype."""
+    t = type(other)
+    if t is float or t is int or isinstance(other, _TensorBase) or backend.is_foreign(other):
+        return other
+    arr = np.asarray(other)
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"unsupported operand of type {t.__name__} for a chainrule Tensor")
+    dt = like.data.dtype
+    if dt.kind == "f" and arr.dtype != dt:
+        arr = arr.astype(dt)
+    return arr
+
+
+_lift = lift_operand
 
 
 def _t(x: Any) -> Any:
-    return x if isinstance(x, _Tensor) else _Tensor(x)
+    return x if isinstance(x, _TensorBase) else _TensorBase.concrete(x)
 
 
 def _pair(x: Any, y: Any) -> tuple[Any, Any]:
     """Two operands, at least one a Tensor; a plain operand takes the Tensor's float dtype."""
-    if isinstance(x, _Tensor):
+    if isinstance(x, _TensorBase):
         return x, _lift(y, x)
-    if isinstance(y, _Tensor):
+    if isinstance(y, _TensorBase):
         return _lift(x, y), y
     return _t(x), _t(y)
 
@@ -279,7 +296,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
     >>> cr.clip(cr.tensor([-2.0, 0.5, 2.0]), -1.0, 1.0)
     tensor([-1. ,  0.5,  1. ])
     """
-    if isinstance(a_min, _Tensor) or isinstance(a_max, _Tensor):
+    if isinstance(a_min, _TensorBase) or isinstance(a_max, _TensorBase):
         out = _t(x)
         if a_min is not None:
             out = maximum(out, a_min)
@@ -298,7 +315,7 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     >>> cr.where([True, False], cr.tensor([1.0, 2.0]), 0.0)
     tensor([1., 0.])
     """
-    cond = condition.data if isinstance(condition, _Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, _TensorBase) else np.asarray(condition)
     x, y = _pair(x, y)
     return elementwise.Where.apply(cond, x, y)
 

@@ -2,7 +2,8 @@
 
 The add gate distributes its upstream gradient unchanged; the mul gate swaps its inputs and
 scales by them. Gradients come back in the output's (broadcast) shape; the engine sums them to
-each input's shape.
+each input's shape. Every rule is written with operators and the namespace of what it is
+handed, so under ``create_graph=True`` the same lines record the gradient's graph.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.function import Function
+
+_xp = backend.get_array_module
 
 
 class Add(Function):
     """out = x + y;  dx = dout,  dy = dout  (the distributor)"""
 
     __slots__ = ()
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
         return x + y
@@ -30,6 +35,7 @@ class Sub(Function):
     """out = x - y;  dx = dout,  dy = -dout"""
 
     __slots__ = ()
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
         return x - y
@@ -42,6 +48,7 @@ class Mul(Function):
     """out = x * y;  dx = dout * y,  dy = dout * x  (swaps and scales)"""
 
     __slots__ = ("x", "y")
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
         self.x = x
@@ -57,6 +64,7 @@ class Div(Function):
     """out = x / y;  dx = dout / y,  dy = -dout * out / y"""
 
     __slots__ = ("out", "y")
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
         out = x / y
@@ -75,6 +83,7 @@ class Neg(Function):
     """out = -x;  dx = -dout"""
 
     __slots__ = ()
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         return -x
@@ -84,22 +93,38 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """out = x ** y;  dx = dout * y * x ** (y - 1),  dy = dout * out * log(x)"""
+    """out = x ** y;  dx = dout * y * x ** (y - 1),  dy = dout * out * log(x)
+
+    At x = 0 the conventions are PyTorch's: dx = 0 where y = 0 (x ** 0 is the constant 1) and
+    dy = 0 where y >= 0 (the limit of x^y log x as x -> 0+ is 0, and 0 ** 0 = 1 by convention).
+    """
 
     __slots__ = ("out", "x", "y")
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
-        out = np.power(x, y)
+        out = _xp(x, y).power(x, y)
         self.x, self.y, self.out = x, y, out
         return out
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+    def backward(self, dout: Any) -> tuple[Any, Any]:
         nx, ny = self.needs_input_grad
         x, y = self.x, self.y
-        dx = dout * y * np.power(x, y - 1) if nx else None
-        dy = None
-        if ny:
-            # d/dy x^y = x^y log x; where out == 0 (x = 0, y > 0) the limit is 0, not 0 * -inf
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dy = np.where(self.out == 0, 0.0, dout * self.out * np.log(x))
+        xp = _xp(dout)
+        x0, y0 = _data(x), _data(y)
+        dx = dy = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if nx:
+                dx = dout * y * x ** (y - 1)
+                if not (isinstance(y0, float | int | np.generic) and y0 != 0):
+                    # 0 * 0 ** -1 is nan: x ** 0 is the constant 1 (a nonzero scalar exponent,
+                    # the common x ** 2, has nothing to mask)
+                    dx = xp.where((x0 == 0) & (y0 == 0), 0.0, dx)
+            if ny:
+                dy = xp.where((x0 == 0) & (y0 >= 0), 0.0, dout * self.out * xp.log(x))
         return dx, dy
+
+
+def _data(v: Any) -> Any:
+    """The array behind a cached input (a Tensor under create_graph): masks are constants."""
+    return v.data if hasattr(v, "_node") else v

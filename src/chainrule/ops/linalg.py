@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.function import Function
+
+
+def _mT(a: Any) -> Any:  # noqa: N802 - the matrix transpose's usual name
+    """Swap the last two axes (the batched matrix transpose), on arrays and Tensors alike."""
+    if a.ndim == 2:
+        return a.T
+    return a.transpose((*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
 class MatMul(Function):
     """out = x @ y;  dx = dout @ y^T,  dy = x^T @ dout"""
 
     __slots__ = ("x", "y")
+    differentiable_backward = True
 
     def forward(self, x: Any, y: Any) -> Any:
-        x, y = np.asarray(x), np.asarray(y)
         if x.ndim == 0 or y.ndim == 0:
             raise ValueError(
                 f"matmul needs arrays of at least 1 dimension, got {x.shape} @ {y.shape}"
@@ -35,12 +40,12 @@ class MatMul(Function):
         self.x, self.y = x, y
         return x @ y
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, Any]:
+    def backward(self, dout: Any) -> tuple[Any, Any]:
         nx, ny = self.needs_input_grad
         x, y = self.x, self.y
         if x.ndim >= 2 and y.ndim >= 2:  # the common case: (N, D) @ (D, M) -> (N, M)
-            dx = dout @ np.swapaxes(y, -1, -2) if nx else None
-            dy = np.swapaxes(x, -1, -2) @ dout if ny else None
+            dx = dout @ _mT(y) if nx else None
+            dy = _mT(x) @ dout if ny else None
             return dx, dy
         x2 = x[None, :] if x.ndim == 1 else x  # (k,) -> (1, k)
         y2 = y[:, None] if y.ndim == 1 else y  # (k,) -> (k, 1)
@@ -48,16 +53,16 @@ class MatMul(Function):
         # 1-D @ 1-D, whose dout is 0-d, becomes (1, 1)
         d = dout
         if y.ndim == 1:
-            d = np.expand_dims(d, -1)  # (..., n) -> (..., n, 1)
+            d = d.reshape((*d.shape, 1))  # (..., n) -> (..., n, 1)
         if x.ndim == 1:
-            d = np.expand_dims(d, -2)  # (..., m) -> (..., 1, m)
+            d = d.reshape((*d.shape[:-1], 1, d.shape[-1]))  # (..., m) -> (..., 1, m)
         dx = dy = None
         if nx:
-            dx = d @ np.swapaxes(y2, -1, -2)  # (..., 1, k) when x was 1-D
+            dx = d @ _mT(y2)  # (..., 1, k) when x was 1-D
             if x.ndim == 1:
                 dx = dx[..., 0, :]
         if ny:
-            dy = np.swapaxes(x2, -1, -2) @ d  # (..., k, 1) when y was 1-D
+            dy = _mT(x2) @ d  # (..., k, 1) when y was 1-D
             if y.ndim == 1:
                 dy = dy[..., 0]
         return dx, dy

@@ -12,24 +12,34 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.function import Function
 
+_xp = backend.get_array_module
+AxisError = np.exceptions.AxisError
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+
+def _axes(axis: Any, ndim: int, op: str = "reduction") -> tuple[int, ...]:
+    """The reduced axes, normalized; NumPy's AxisError (a ValueError and an IndexError) naming
+    the op, the axis and the rank otherwise. A 0-d input accepts axis 0 and -1, as NumPy does."""
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, tuple | list) else (axis,)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of bounds for an input with {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise AxisError(
+                f"{op}: axis {a} is out of bounds for an input with {ndim} dimensions "
+                f"(valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})"
+            )
+        if ndim:
+            out.append(a % ndim)
     return tuple(out)
 
 
-def _expand(dout: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+def _expand(dout: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     """Put back the reduced axes as size 1, so dout broadcasts over the input."""
-    return dout if keepdims or not axes else np.expand_dims(dout, axes)
+    return dout if keepdims or not axes else _xp(dout).expand_dims(dout, axes)
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -54,115 +64,120 @@ class Sum(Function):
     """out = sum(x, axis);  dx = dout broadcast back over the summed axes"""
 
     __slots__ = ("axes", "keepdims", "shape")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        x = np.asarray(x)
-        self.shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+        self.shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim, "sum"), keepdims
         return x.sum(axis=self.axes, keepdims=keepdims)
 
-    def backward(self, dout: np.ndarray) -> Any:
-        return np.broadcast_to(_expand(dout, self.axes, self.keepdims), self.shape)
+    def backward(self, dout: Any) -> Any:
+        return _xp(dout).broadcast_to(_expand(dout, self.axes, self.keepdims), self.shape)
 
 
 class Mean(Function):
     """out = mean(x, axis);  dx = dout / N broadcast back (N the count of averaged elements)"""
 
     __slots__ = ("axes", "keepdims", "shape")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        x = np.asarray(x)
-        self.shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+        self.shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim, "mean"), keepdims
         return x.mean(axis=self.axes, keepdims=keepdims)
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         n = _count(self.shape, self.axes)
-        return np.broadcast_to(_expand(dout, self.axes, self.keepdims) / n, self.shape)
+        return _xp(dout).broadcast_to(_expand(dout, self.axes, self.keepdims) / n, self.shape)
 
 
 class Var(Function):
     """out = mean((x - mu)^2) * N / (N - ddof);  dx = dout * 2 (x - mu) / (N - ddof)"""
 
-    __slots__ = ("axes", "centered", "denom", "keepdims")
+    __slots__ = ("axes", "denom", "keepdims", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        x = np.asarray(x)
-        axes = _axes(axis, x.ndim)
+        axes = _axes(axis, x.ndim, type(self).__name__.lower())
         self.denom = _denominator(type(self).__name__, x.shape, axes, ddof)
-        self.centered = x - x.mean(axis=axes, keepdims=True)
-        self.axes, self.keepdims = axes, keepdims
+        self.x, self.axes, self.keepdims = x, axes, keepdims
         return x.var(axis=axes, keepdims=keepdims, ddof=ddof)
 
-    def backward(self, dout: np.ndarray) -> Any:
-        return _expand(dout, self.axes, self.keepdims) * (2.0 / self.denom) * self.centered
+    def backward(self, dout: Any) -> Any:
+        x = self.x
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        return _expand(dout, self.axes, self.keepdims) * (2.0 / self.denom) * centered
 
 
 class Std(Function):
     """out = sqrt(var(x));  dx = dout * (x - mu) / ((N - ddof) out)  (0 where out = 0)"""
 
-    __slots__ = ("axes", "centered", "denom", "keepdims", "out")
+    __slots__ = ("axes", "denom", "keepdims", "out", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        x = np.asarray(x)
-        axes = _axes(axis, x.ndim)
+        axes = _axes(axis, x.ndim, "std")
         self.denom = _denominator(type(self).__name__, x.shape, axes, ddof)
-        self.centered = x - x.mean(axis=axes, keepdims=True)
-        self.axes, self.keepdims = axes, keepdims
-        self.out = x.std(axis=axes, keepdims=True, ddof=ddof)
-        return (
-            self.out
-            if keepdims
-            else self.out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
-        )
+        self.x, self.axes, self.keepdims = x, axes, keepdims
+        self.out = x.std(axis=axes, keepdims=keepdims, ddof=ddof)
+        return self.out
 
-    def backward(self, dout: np.ndarray) -> Any:
-        scale = np.divide(
-            1.0, self.denom * self.out, out=np.zeros_like(self.out), where=self.out != 0
-        )
-        return _expand(dout, self.axes, self.keepdims) * scale * self.centered
+    def backward(self, dout: Any) -> Any:
+        xp = _xp(dout)
+        x = self.x
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        out = _expand(self.out, self.axes, self.keepdims)
+        zero = (out.data if hasattr(out, "_node") else out) == 0
+        # divide by 1 where std = 0 (the safe-where pattern: a masked 0/0 would still make the
+        # gradient of the gradient nan), then route those elements to 0
+        safe = xp.where(zero, 1.0, out)
+        dx = _expand(dout, self.axes, self.keepdims) * centered / (self.denom * safe)
+        return xp.where(zero, 0.0, dx)
 
 
 class Max(Function):
     """out = max(x, axis);  dx = dout / k at each of the k maxima, 0 elsewhere (routes)"""
 
     __slots__ = ("axes", "keepdims", "route")
-    _reduce: Any = staticmethod(np.max)
+    differentiable_backward = True
+    _reduce = "max"
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        x = np.asarray(x)
-        axes = _axes(axis, x.ndim)
+        xp = _xp(x)
+        axes = _axes(axis, x.ndim, self._reduce)
         if x.size == 0:
             raise ValueError(f"{type(self).__name__}: reduction of an empty array")
-        out = self._reduce(x, axis=axes, keepdims=True)
+        out = getattr(xp, self._reduce)(x, axis=axes, keepdims=True)
         hit = x == out
         # 1/k at the k winners; a NaN slice has no winner (and no 0/0 warning): zero gradient
-        self.route = hit / np.maximum(hit.sum(axis=axes, keepdims=True), 1)
+        self.route = hit / xp.maximum(hit.sum(axis=axes, keepdims=True), 1)
         self.axes, self.keepdims = axes, keepdims
-        return out if keepdims else np.squeeze(out, axis=axes)
+        return out if keepdims else xp.squeeze(out, axis=axes)
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         d = _expand(dout, self.axes, self.keepdims)
-        return np.where(self.route > 0, d * self.route, 0.0).astype(dout.dtype, copy=False)
+        return _xp(dout).where(self.route > 0, d * self.route, 0.0)
 
 
 class Min(Max):
     """out = min(x, axis);  dx = dout / k at each of the k minima, 0 elsewhere (routes)"""
 
     __slots__ = ()
-    _reduce = staticmethod(np.min)
+    _reduce = "min"
 
 
 class Softmax(Function):
     """out = e^(x - max) / sum e^(x - max);  dx = out * (dout - sum(dout * out))"""
 
     __slots__ = ("axis", "out")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: int = -1) -> Any:
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        xp = _xp(x)
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
         self.out = e / e.sum(axis=axis, keepdims=True)
         self.axis = axis
         return self.out
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         out = self.out
         return out * (dout - (dout * out).sum(axis=self.axis, keepdims=True))
 
@@ -171,34 +186,46 @@ class LogSoftmax(Function):
     """out = x - logsumexp(x);  dx = dout - softmax(x) * sum(dout)"""
 
     __slots__ = ("axis", "out")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: int = -1) -> Any:
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        self.out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        xp = _xp(x)
+        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.axis = axis
         return self.out
 
-    def backward(self, dout: np.ndarray) -> Any:
-        return dout - np.exp(self.out) * dout.sum(axis=self.axis, keepdims=True)
+    def backward(self, dout: Any) -> Any:
+        return dout - _xp(dout).exp(self.out) * dout.sum(axis=self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
     """out = m + log s, s = sum e^(x - m), m = max x;  dx = dout * e^(x - m) / s  (the softmax)"""
 
-    __slots__ = ("axes", "e", "keepdims", "s")
+    __slots__ = ("axes", "keepdims", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        x = np.asarray(x)
-        axes = _axes(axis, x.ndim)
-        m = np.max(x, axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)  # all -inf stays -inf instead of nan
-        e = np.exp(x - m)
-        s = e.sum(axis=axes, keepdims=True)
+        xp = _xp(x)
+        axes = _axes(axis, x.ndim, "logsumexp")
+        m = _shift(xp, x, axes)
+        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
         with np.errstate(divide="ignore"):
-            out = m + np.log(s)
-        # backward uses e / s, not e^(x - out): x - out loses the low digits of out near 1e4
-        self.e, self.s, self.axes, self.keepdims = e, s, axes, keepdims
-        return out if keepdims else np.squeeze(out, axis=axes)
+            out = m + xp.log(s)
+        self.x, self.axes, self.keepdims = x, axes, keepdims
+        return out if keepdims else xp.squeeze(out, axis=axes)
 
-    def backward(self, dout: np.ndarray) -> Any:
-        return _expand(dout, self.axes, self.keepdims) * (self.e / self.s)
+    def backward(self, dout: Any) -> Any:
+        # e / s with e = e^(x - m), not e^(x - out): x - out loses the low digits of out near 1e4.
+        # m is a constant of the gradient's graph: the softmax does not depend on the shift.
+        xp = _xp(dout)
+        x = self.x
+        x0 = x.data if hasattr(x, "_node") else x
+        e = xp.exp(x - _shift(_xp(x0), x0, self.axes))
+        return _expand(dout, self.axes, self.keepdims) * (e / e.sum(axis=self.axes, keepdims=True))
+
+
+def _shift(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """max x over axes, with an all -inf slice shifted by 0 (so it stays -inf, not nan)."""
+    m = xp.max(x, axis=axes, keepdims=True)
+    return xp.where(xp.isfinite(m), m, 0.0)

@@ -2,7 +2,11 @@
 
 None of them changes a value, so each backward only moves the upstream gradient back to where
 its elements came from: reshape back, transpose by the inverse permutation, scatter into zeros
-for indexing (``np.add.at`` where an index repeats, so repeated indices accumulate).
+for indexing (an add-at where an index repeats, so repeated indices accumulate).
+
+Each backward is itself made of shape gates (a reshape's is a reshape, indexing's is the
+scatter gate ``IndexAdd``, whose own backward is indexing again), so gradients of gradients
+pass through them unchanged.
 """
 
 from __future__ import annotations
@@ -11,16 +15,30 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.function import Function
+
+_xp = backend.get_array_module
+AxisError = np.exceptions.AxisError
+
+
+def _axis(op: str, axis: int, ndim: int) -> int:
+    """A non-negative axis into ``ndim`` dimensions, else NumPy's AxisError naming the op."""
+    if not -ndim <= axis < ndim:
+        raise AxisError(
+            f"{op}: axis {axis} is out of bounds for {ndim}-dimensional inputs "
+            f"(valid: {-ndim} to {ndim - 1})"
+        )
+    return axis % ndim
 
 
 class Reshape(Function):
     """out = x.reshape(shape);  dx = dout.reshape(x.shape)"""
 
     __slots__ = ("shape",)
+    differentiable_backward = True
 
     def forward(self, x: Any, shape: tuple[int, ...] = (-1,)) -> Any:
-        x = np.asarray(x)
         self.shape = x.shape
         try:
             return x.reshape(shape)
@@ -30,41 +48,43 @@ class Reshape(Function):
                 f"into shape {tuple(shape)}"
             ) from None
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         return dout.reshape(self.shape)
 
 
 class Transpose(Function):
     """out = x.transpose(axes);  dx = dout.transpose(inverse of axes)"""
 
-    __slots__ = ("axes",)
+    __slots__ = ("inverse",)
+    differentiable_backward = True
 
     def forward(self, x: Any, axes: Any = None) -> Any:
-        x = np.asarray(x)
         out = x.transpose(None if axes is None else tuple(axes))  # NumPy validates the axes
         # the inverse permutation needs them non-negative: argsort((-1, 0)) is not (1, 0)'s
-        self.axes = None if axes is None else tuple(int(a) % x.ndim for a in axes)
+        self.inverse = (
+            None
+            if axes is None
+            else tuple(int(i) for i in np.argsort([int(a) % x.ndim for a in axes]))
+        )
         return out
 
-    def backward(self, dout: np.ndarray) -> Any:
-        if self.axes is None:
-            return dout.transpose()
-        return dout.transpose(np.argsort(self.axes))
+    def backward(self, dout: Any) -> Any:
+        return dout.transpose() if self.inverse is None else dout.transpose(self.inverse)
 
 
 class BroadcastTo(Function):
     """out = broadcast_to(x, shape);  dx = dout summed over the broadcast axes (by the engine)"""
 
     __slots__ = ()
+    differentiable_backward = True
 
     def forward(self, x: Any, shape: tuple[int, ...] = ()) -> Any:
-        x = np.asarray(x)
         try:
-            return np.broadcast_to(x, shape)
+            return _xp(x).broadcast_to(x, shape)
         except ValueError:
             raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         return dout  # the engine's unbroadcast sums it back to x's shape
 
 
@@ -72,13 +92,13 @@ class ExpandDims(Function):
     """out = expand_dims(x, axis);  dx = dout.reshape(x.shape)"""
 
     __slots__ = ("shape",)
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = 0) -> Any:
-        x = np.asarray(x)
         self.shape = x.shape
-        return np.expand_dims(x, axis)
+        return _xp(x).expand_dims(x, axis)
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         return dout.reshape(self.shape)
 
 
@@ -86,13 +106,13 @@ class Squeeze(Function):
     """out = squeeze(x, axis);  dx = dout.reshape(x.shape)"""
 
     __slots__ = ("shape",)
+    differentiable_backward = True
 
     def forward(self, x: Any, axis: Any = None) -> Any:
-        x = np.asarray(x)
         self.shape = x.shape
-        return np.squeeze(x, axis)
+        return _xp(x).squeeze(x, axis)
 
-    def backward(self, dout: np.ndarray) -> Any:
+    def backward(self, dout: Any) -> Any:
         return dout.reshape(self.shape)
 
 
@@ -102,62 +122,100 @@ def _is_basic(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, int | slice | np.integer) for p in parts)
 
 
+def _index_add(dout: Any, shape: tuple[int, ...], index: Any) -> Any:
+    """zeros(shape) with dout added at index, on dout's own backend."""
+    xp = _xp(dout)
+    dx = xp.zeros(shape, dtype=dout.dtype)
+    if _is_basic(index):
+        dx[index] = dout
+    elif xp is np:
+        np.add.at(dx, index, dout)
+    else:  # CuPy's name for the same scatter-add
+        xp.add.at(dx, index, dout) if hasattr(xp.add, "at") else xp.scatter_add(dx, index, dout)
+    return dx
+
+
 class Index(Function):
     """out = x[index];  dx = zeros like x with dout added at index (repeats accumulate)"""
 
-    __slots__ = ("dtype", "index", "shape")
+    __slots__ = ("index", "shape")
+    differentiable_backward = True
 
     def forward(self, x: Any, index: Any = None) -> Any:
-        x = np.asarray(x)
-        self.shape, self.dtype, self.index = x.shape, x.dtype, index
+        self.shape, self.index = x.shape, index
         try:
             return x[index]
         except IndexError as e:
             raise IndexError(f"index: {e} (indexing an input of shape {x.shape})") from None
 
-    def backward(self, dout: np.ndarray) -> Any:
-        dx = np.zeros(self.shape, dtype=dout.dtype)
-        if _is_basic(self.index):
-            dx[self.index] = dout
-        else:
-            np.add.at(dx, self.index, dout)
-        return dx
+    def backward(self, dout: Any) -> Any:
+        if backend.is_tensor(dout):
+            return IndexAdd.apply(dout, shape=self.shape, index=self.index)
+        return _index_add(dout, self.shape, self.index)
+
+
+class IndexAdd(Function):
+    """out = zeros(shape) with x added at index (indexing's backward);  dx = dout[index]"""
+
+    __slots__ = ("index",)
+    differentiable_backward = True
+
+    def forward(self, x: Any, shape: tuple[int, ...] = (), index: Any = None) -> Any:
+        self.index = index
+        return _index_add(x, shape, index)
+
+    def backward(self, dout: Any) -> Any:
+        return dout[self.index]
+
+
+def _slab(ndim: int, axis: int, part: Any) -> tuple[Any, ...]:
+    """The index that takes ``part`` (an int or a slice) along ``axis``."""
+    return (slice(None),) * axis + (part,) + (slice(None),) * (ndim - axis - 1)
 
 
 class Concatenate(Function):
     """out = concatenate(xs, axis);  dxs = dout split back at the inputs' boundaries"""
 
     __slots__ = ("axis", "bounds")
+    differentiable_backward = True
 
     def forward(self, *xs: Any, axis: int = 0) -> Any:
-        arrays = [np.asarray(x) for x in xs]
-        self.axis = axis
-        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        xp = _xp(*xs)
+        arrays = [xp.asarray(x) for x in xs]
+        if any(a.ndim == 0 for a in arrays):
+            raise ValueError("concatenate: zero-dimensional inputs cannot be concatenated")
+        self.axis = _axis("concatenate", axis, arrays[0].ndim)
+        ends = np.cumsum([a.shape[self.axis] for a in arrays])
+        self.bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
         try:
-            return np.concatenate(arrays, axis=axis)
+            return xp.concatenate(arrays, axis=axis)
         except ValueError:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}") from None
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
-        return tuple(np.split(dout, self.bounds, axis=self.axis))
+    def backward(self, dout: Any) -> tuple[Any, ...]:
+        nd, ax = dout.ndim, self.axis
+        return tuple(dout[_slab(nd, ax, slice(a, b))] for a, b in self.bounds)
 
 
 class Stack(Function):
     """out = stack(xs, axis);  dxs = the slices of dout along axis"""
 
     __slots__ = ("axis", "n")
+    differentiable_backward = True
 
     def forward(self, *xs: Any, axis: int = 0) -> Any:
-        arrays = [np.asarray(x) for x in xs]
+        xp = _xp(*xs)
+        arrays = [xp.asarray(x) for x in xs]
+        self.axis = _axis("stack", axis, arrays[0].ndim + 1)
         try:
-            out = np.stack(arrays, axis=axis)
+            out = xp.stack(arrays, axis=axis)
         except ValueError:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise ValueError(f"stack: all inputs need the same shape, got {shapes}") from None
-        self.axis = axis if axis >= 0 else axis + out.ndim
         self.n = len(arrays)
         return out
 
-    def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
-        return tuple(np.take(dout, i, axis=self.axis) for i in range(self.n))
+    def backward(self, dout: Any) -> tuple[Any, ...]:
+        nd, ax = dout.ndim, self.axis
+        return tuple(dout[_slab(nd, ax, i)] for i in range(self.n))
