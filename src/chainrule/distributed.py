@@ -62,6 +62,9 @@ def init() -> int:
     Idempotent. Under MPI with more than one rank it also pins NumPy's BLAS (and the
     optimizers' threads) to this rank's share of the machine's cores, and makes an uncaught
     exception on any rank abort the whole job with a message naming the rank, never a hang.
+
+    >>> init()          # not launched under mpiexec: a world of one
+    1
     """
     if _world["init"]:
         return int(_world["size"])
@@ -142,23 +145,38 @@ def _abort_on_exception() -> None:
 
 
 def rank() -> int:
-    """This process's rank, 0 to ``world_size() - 1`` (0 when not under MPI)."""
+    """This process's rank, 0 to ``world_size() - 1`` (0 when not under MPI).
+
+    >>> rank()
+    0
+    """
     init()
     return int(_world["rank"])
 
 
 def world_size() -> int:
-    """The number of ranks (1 when not under MPI)."""
+    """The number of ranks (1 when not under MPI).
+
+    >>> world_size()
+    1
+    """
     return init()
 
 
 def is_main() -> bool:
-    """True on rank 0: the rank that writes checkpoints, metrics and progress."""
+    """True on rank 0: the rank that writes checkpoints, metrics and progress.
+
+    >>> is_main()
+    True
+    """
     return rank() == 0
 
 
 def barrier() -> None:
-    """Wait until every rank has reached this point (nothing at world size 1)."""
+    """Wait until every rank has reached this point (nothing at world size 1).
+
+    >>> barrier()
+    """
     if init() > 1:
         _world["comm"].Barrier()
 
@@ -251,7 +269,12 @@ _stop = {"requested": False}
 
 def request_stop() -> None:
     """Ask every rank to stop: the next ``DataParallel`` forward pass tells them all, so all
-    ranks see ``stop_requested`` after the same step (the trainer's Ctrl-C uses it)."""
+    ranks see ``stop_requested`` after the same step (the trainer's Ctrl-C uses it).
+
+    >>> request_stop(); _stop["requested"]
+    True
+    >>> _stop["requested"] = False
+    """
     _stop["requested"] = True
 
 
