@@ -369,3 +369,27 @@ def test_an_output_changed_in_place_raises_as_backward_does():
     y = x.exp()  # Exp saves its output for backward
     y.detach().add_(1.0)
     _same_error(y.sum())
+
+
+def test_a_backward_in_another_thread_is_not_in_the_explanation():
+    import threading
+
+    x, y = _leaves(x=3.0, y=4.0)
+    other = x * y
+    f = x + y
+    started, release = threading.Event(), threading.Event()
+
+    def hook(g):  # the explanation's walk pauses here while another thread runs a backward
+        started.set()
+        release.wait(5)
+        return g
+
+    f.register_hook(hook)
+    worker = threading.Thread(target=lambda: (started.wait(5), other.backward(), release.set()))
+    worker.start()
+    e = cr.explain(f)
+    worker.join()
+    assert [
+        e.nodes[s.node].name for s in e.steps if s.kind == "backward" and s.node is not None
+    ] == ["f"]
+    assert float(e.gradients["x"]) == 1.0 and x.grad.item() == 4.0

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -815,9 +816,12 @@ class _Recorder(engine.Observer):
 
     def __init__(self) -> None:
         self.steps: list[tuple[Any, Any, tuple[Any, ...]]] = []
+        # observers are global: a backward another thread runs meanwhile is not this one's
+        self.thread = threading.get_ident()
 
     def step(self, node: Any, dout: Any, dins: tuple[Any, ...]) -> None:
-        self.steps.append((node, dout, dins))
+        if threading.get_ident() == self.thread:
+            self.steps.append((node, dout, dins))
 
 
 def _run_backward(
