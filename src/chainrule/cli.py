@@ -231,6 +231,13 @@ def _add_train(sub: Any) -> None:
         help="continue the run in DIR from its checkpoint (its config is used; --epochs may "
         "raise the number of epochs)",
     )
+    p.add_argument(
+        "--ranks",
+        type=_positive_int,
+        metavar="N",
+        help="train data-parallel on N MPI ranks (runs mpiexec -n N for you; --batch-size "
+        "stays the global batch) [default: 1, or mpiexec's -n]",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
     p.set_defaults(func=cmd_train)
@@ -369,10 +376,28 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
     return config, out, False
 
 
+def _json_train_config(args: argparse.Namespace) -> list[Any]:
+    config, out, resuming = _train_config(args)
+    return [config, str(out), resuming]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train, checkpoint each epoch, print the test accuracy."""
-    config, out, resuming = _train_config(args)
-    say = (lambda *a: None) if args.quiet else print
+    from chainrule import distributed as dist
+    from chainrule.train import launch
+
+    if args.ranks is not None and args.ranks > 1 and dist.world_size() == 1:
+        try:
+            return launch.relaunch(args.argv, args.ranks)
+        except launch.LaunchError as e:
+            raise UsageError(str(e)) from None
+    try:  # under MPI rank 0 picks the run directory; the others follow (or share its error)
+        c, o, r = launch.on_main(lambda: _json_train_config(args))
+    except launch.LaunchError:
+        return 2  # rank 0 reports it
+    config, out, resuming = c, Path(o), r
+    main_rank = dist.is_main()
+    say = (lambda *a: None) if args.quiet or not main_rank else print
     if resuming:
         stats = _load_stats(out)
         splits, _ = cr.data.load_splits(config["data"], stats)
@@ -384,9 +409,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             num_classes=splits.num_classes,
             chainrule=cr.__version__,
         )
-        out.mkdir(parents=True, exist_ok=True)
-        cr.save(stats.state_dict(), out / PREPROCESS)
-    cr.train.checkpoint.atomic_write_json(out / CONFIG, config)
+        if main_rank:
+            out.mkdir(parents=True, exist_ok=True)
+            cr.save(stats.state_dict(), out / PREPROCESS)
+    if main_rank:
+        cr.train.checkpoint.atomic_write_json(out / CONFIG, config)
     model = build_model(config)
     optimizer, scheduler = build_optimizer(config, model)
     loader = cr.data.DataLoader(*splits.train, batch_size=config["batch_size"], seed=config["seed"])
@@ -561,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = "chainrule"
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         prog = f"chainrule {args.command}"
         if args.command in ("train", "evaluate", "demo"):
             _tune_process()
