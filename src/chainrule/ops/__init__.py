@@ -21,6 +21,7 @@ from chainrule.ops import (  # noqa: F401 - compare: Tensor reaches it as ops.co
     contract,
     elementwise,
     gather,
+    layout,
     linalg,
     mathfns,
     reduce,
