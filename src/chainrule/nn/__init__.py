@@ -13,7 +13,7 @@
 (2, 16)
 """
 
-from chainrule.nn import functional, init
+from chainrule.nn import functional, init, losses2
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.nn.activations2 import (
     GELU,
@@ -68,6 +68,7 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "losses2",
     "tune_blas",
     "tune_malloc",
     "tuned_blas",
