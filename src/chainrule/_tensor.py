@@ -597,6 +597,31 @@ class Tensor(function.TensorBase):
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
 
+    # the ndarray methods of issue 11's ops (ops.layout, ops.gather, ops.mathfns)
+    def ravel(self) -> Tensor:
+        return ops.layout.ravel(self)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        return ops.layout.repeat(self, repeats, axis)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return ops.layout.swapaxes(self, axis1, axis2)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return ops.layout.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return ops.layout.trace(self, offset, axis1, axis2)
+
+    def take(self, indices: Any, axis: int | None = None) -> Tensor:
+        return ops.gather.take(self, indices, axis)
+
+    def argsort(self, axis: int = -1) -> Tensor:
+        return ops.gather.argsort(self, axis)
+
+    def round(self) -> Tensor:
+        return ops.mathfns.round(self)
+
     def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return ops.scan.prod(self, axis=axis, keepdims=keepdims)
 

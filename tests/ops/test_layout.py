@@ -99,3 +99,18 @@ def test_layout_errors_name_the_op_and_the_argument() -> None:
         cr.diagonal(t, 0, 1, 1)
     with pytest.raises(ValueError, match=r"diag: needs a 1-D or 2-D input"):
         cr.diag(t)
+
+
+def test_tensor_methods_where_numpy_has_them() -> None:
+    t = cr.tensor(X)
+    np.testing.assert_array_equal(t.ravel().data, X.ravel())
+    np.testing.assert_array_equal(t.repeat(2, axis=0).data, X.repeat(2, axis=0))
+    np.testing.assert_array_equal(t.swapaxes(0, 1).data, X.swapaxes(0, 1))
+    np.testing.assert_array_equal(t.diagonal(0, 1, 2).data, X.diagonal(0, 1, 2))
+    np.testing.assert_allclose(t.trace(0, 1, 2).data, X.trace(0, 1, 2))
+    np.testing.assert_array_equal(t.take([0, 5]).data, X.take([0, 5]))
+    np.testing.assert_array_equal(t.argsort(axis=1).data, X.argsort(axis=1, kind="stable"))
+    np.testing.assert_array_equal(t.round().data, X.round())
+    np.testing.assert_array_equal(t.prod(axis=2).data, X.prod(axis=2))
+    np.testing.assert_array_equal(t.cumsum(1).data, X.cumsum(1))
+    np.testing.assert_array_equal(t.cumprod(1).data, X.cumprod(1))
