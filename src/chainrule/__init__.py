@@ -27,6 +27,7 @@ from chainrule.gradcheck import (
 from chainrule.ops import (
     abs,
     add,
+    add_at,
     broadcast_to,
     clip,
     concatenate,
@@ -83,6 +84,7 @@ __all__ = [
     "Tensor",
     "abs",
     "add",
+    "add_at",
     "broadcast_to",
     "clip",
     "concatenate",
