@@ -3,8 +3,9 @@
 One small table per fact, each derived from the op registry: the label a gate carries in a
 picture (``+``, ``*``, ``exp``, ``1/x``), the formula it computes from its inputs' names
 (``q * z``), the pattern of its backward pass ("add distributes", "mul swaps and scales", "max
-routes") and the local gradient written out with its numbers ("e^x at x = -1.00 is 0.37"). Gates this module does not know (a user's
-``Function``) get their class name and a generic description.
+routes") and the local gradient written out with its numbers ("e^x at x = -1.00 is 0.37").
+Gates this module does not know (a user's ``Function``) get their class name and a generic
+description.
 
 >>> import numpy as np
 >>> x = Operand("x", np.array(-1.0), False)
