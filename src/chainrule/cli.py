@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_demo(sub)
+    importlib.import_module("chainrule.check_cli").register(sub)  # `check`
     try:
         viz_cli = importlib.import_module("chainrule.viz.cli")  # the `explain` subcommand
     except ModuleNotFoundError as e:

@@ -1,4 +1,5 @@
-"""Training: the loop (``fit``, ``Trainer``), evaluation metrics and checkpoints.
+"""Training: the loop (``fit``, ``Trainer``), evaluation metrics, checkpoints and the
+sanity checks to run first (``sanity_check``).
 
 >>> import numpy as np
 >>> from chainrule import nn, optim, train
@@ -14,9 +15,12 @@ True
 from chainrule.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from chainrule.train.curves import plot_curves
 from chainrule.train.metrics import confusion_matrix, evaluate, format_confusion, predict_scores
+from chainrule.train.sanity import Check, SanityReport, sanity_check
 from chainrule.train.trainer import Trainer, fit
 
 __all__ = [
+    "Check",
+    "SanityReport",
     "Trainer",
     "confusion_matrix",
     "evaluate",
@@ -26,5 +30,6 @@ __all__ = [
     "load_checkpoint",
     "plot_curves",
     "predict_scores",
+    "sanity_check",
     "save_checkpoint",
 ]
