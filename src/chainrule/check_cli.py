@@ -58,3 +58,52 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"{sum(not c.passed for c in report.checks)} of {len(report.checks)} "
           "checks failed")  # fmt: skip
     return 0 if report.passed else 1
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """``train``'s --diagnose, --diagnose-every and --find-lr."""
+    from chainrule import cli
+
+    p.add_argument("--diagnose", action="store_true",
+                   help="record per-layer and per-parameter diagnostics to diagnostics.jsonl"
+                   " and diagnostics.html in the run directory, warnings each epoch")  # fmt: skip
+    p.add_argument("--diagnose-every", type=cli._positive_int, default=50, metavar="N",
+                   help="with --diagnose, sample every N steps (default: 50)")  # fmt: skip
+    p.add_argument("--find-lr", action="store_true",
+                   help="instead of training, run the learning-rate range test on a copy of "
+                   "the model, write lr_find.png to the current directory and suggest a "
+                   "learning rate (no run directory is made)")  # fmt: skip
+
+
+def train_callbacks(args: argparse.Namespace) -> list[Any]:
+    """The callbacks ``train``'s options ask for: none unless --diagnose."""
+    return [cr.train.Diagnostics(every=args.diagnose_every)] if args.diagnose else []
+
+
+def cmd_find_lr(args: argparse.Namespace) -> int:
+    """``chainrule train --find-lr``: the range test on the model train would build."""
+    from chainrule import cli
+
+    if args.resume is not None:
+        raise cli.UsageError("--find-lr starts from a fresh model: drop --resume")
+    given = {k: getattr(args, k) for k in cli.TRAIN_DEFAULTS if getattr(args, k) is not None}
+    config = {**cli.TRAIN_DEFAULTS, **given}
+    splits, _ = cr.data.load_splits(config["data"])
+    config.update(input_dim=splits.input_dim, num_classes=splits.num_classes)
+    model = cli.build_model(config)
+    result = cr.train.find_lr(
+        model,
+        splits.train,
+        optimizer=config["optimizer"],
+        batch_size=config["batch_size"],
+        reg=config["reg"],
+        seed=config["seed"],
+        plot="lr_find.png",
+    )
+    i = min(range(len(result.losses)), key=lambda j: result.losses[j])
+    print(f"{config['optimizer']}: {len(result.lrs)} steps from lr {result.lrs[0]:.2g} to "
+          f"{result.lrs[-1]:.3g}, {result.stopped}; lowest smoothed loss {result.losses[i]:.3f} "
+          f"at lr {result.lrs[i]:.3g}")  # fmt: skip
+    print(f"suggested learning rate: {result.suggestion:.2g} (--lr {result.suggestion:.2g}); "
+          "plot: lr_find.png")  # fmt: skip
+    return 0

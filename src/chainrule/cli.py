@@ -234,6 +234,7 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
+    importlib.import_module("chainrule.check_cli").add_train_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -372,6 +373,9 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train, checkpoint each epoch, print the test accuracy."""
+    check_cli = importlib.import_module("chainrule.check_cli")
+    if args.find_lr:
+        return int(check_cli.cmd_find_lr(args))
     config, out, resuming = _train_config(args)
     say = (lambda *a: None) if args.quiet else print
     if resuming:
@@ -402,6 +406,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=None if args.progress is None else args.progress,
         verbose=not args.quiet,
+        callbacks=check_cli.train_callbacks(args),
     )
     if resuming:
         try:
