@@ -83,7 +83,7 @@ def layer_stats(kind: str, out: np.ndarray) -> dict[str, Any]:
 
 
 def _std(a: np.ndarray) -> float:
-    return float(np.asarray(a, dtype=np.float64).std())
+    return float(np.asarray(a).std(dtype=np.float64))  # accumulated in float64, no copy
 
 
 class Diagnostics:
@@ -130,17 +130,17 @@ class Diagnostics:
         params: dict[str, Any] = {}
         before = self._before or {}
         for name, p in model.named_parameters():
-            w = np.asarray(p.data, dtype=np.float64)
-            g = None if p.grad is None else np.asarray(p.grad, dtype=np.float64)
+            w = p.data
+            g = None if p.grad is None else np.asarray(p.grad)
             entry: dict[str, Any] = {
                 "shape": list(w.shape),
                 "weight_std": _std(w),
-                "grad_norm": None if g is None else float(np.linalg.norm(g)),
+                "grad_norm": None if g is None else math.sqrt(float(np.vdot(g, g))),
                 "grad_std": None if g is None else _std(g),
             }
             ws = _std(w)
             if name in before and ws > 0:
-                ratio = _std(w - before[name]) / ws
+                ratio = _std(w.astype(np.float64) - before[name]) / ws
                 entry["update_ratio"] = ratio
                 entry["log10_update_ratio"] = math.log10(ratio) if ratio > 0 else None
             params[name] = entry
@@ -189,10 +189,12 @@ class Diagnostics:
                               "bias? CS231n: lower the learning rate, Kaiming init"))  # fmt: skip
         for name, p in last["params"].items():
             r = p.get("log10_update_ratio")
-            if r is None or len(p["shape"]) < 2 or not judge_ratios:
-                continue  # biases start at 0; and the first epoch's ratios are still settling
+            if r is None or len(p["shape"]) < 2:
+                continue  # biases start at 0: their ratio means nothing at first
             r = float(np.median([q["params"][name].get("log10_update_ratio") or r
                                  for q in records]))  # fmt: skip
+            if not judge_ratios and r < -1.0:
+                continue  # the first epoch's ratios still settle; an update of 10% does not
             if r > WARN_RATIO[1]:
                 text = f"{name}: update/weight ratio 10^{r:.1f}, above the healthy ~1e-3; "
                 found.append((50 + r, text + "learning rate too high? CS231n: lower it"))
