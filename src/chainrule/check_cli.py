@@ -31,9 +31,12 @@ def register(sub: Any) -> None:
                    help=f"dataset, as for train (default: {d['data']})")  # fmt: skip
     p.add_argument("--hidden", type=cli._positive_int, nargs="+", default=d["hidden"],
                    metavar="H", help="hidden layer sizes (default: 100)")  # fmt: skip
-    p.add_argument("--activation", choices=cli.ACTIVATIONS, default=d["activation"])
-    p.add_argument("--dropout", type=cli._probability, default=d["dropout"], metavar="P")
-    p.add_argument("--batchnorm", action="store_true", default=d["batchnorm"])
+    p.add_argument("--activation", choices=cli.ACTIVATIONS, default=d["activation"],
+                   help="hidden-layer nonlinearity (default: relu)")  # fmt: skip
+    p.add_argument("--dropout", type=cli._probability, default=d["dropout"], metavar="P",
+                   help="drop probability after each hidden layer (default: 0)")  # fmt: skip
+    p.add_argument("--batchnorm", action="store_true", default=d["batchnorm"],
+                   help="batch normalization after each hidden Linear layer")  # fmt: skip
     p.add_argument("--reg", type=cli._nonneg_float, default=d["reg"],
                    help=f"L2 strength (default: {d['reg']:g})")  # fmt: skip
     p.add_argument("--seed", type=int, default=d["seed"], help="seed of the initial weights")
