@@ -1,6 +1,6 @@
 """Diagnostics while training: the per-layer and per-parameter numbers CS231n and makemore watch.
 
-``Diagnostics(every=50)`` is a ``Trainer`` callback. Every ``every`` optimizer steps it records:
+``Diagnostics(every=100)`` is a ``Trainer`` callback. Every ``every`` optimizer steps it records:
 
 - per layer of a ``Sequential`` model (each child's output, on a fixed probe batch, in eval mode
   and without a graph, so no random generator moves): mean, std, a histogram, and for tanh /
@@ -93,9 +93,9 @@ class Diagnostics:
 
     def __init__(
         self,
-        every: int = 50,
+        every: int = 100,
         probe: np.ndarray | None = None,
-        probe_size: int = 256,
+        probe_size: int = 128,
         out_dir: str | os.PathLike[str] | None = None,
         max_warnings: int = 3,
     ) -> None:
@@ -132,15 +132,15 @@ class Diagnostics:
         for name, p in model.named_parameters():
             w = p.data
             g = None if p.grad is None else np.asarray(p.grad)
+            ws = _std(w)
             entry: dict[str, Any] = {
                 "shape": list(w.shape),
-                "weight_std": _std(w),
+                "weight_std": ws,
                 "grad_norm": None if g is None else math.sqrt(float(np.vdot(g, g))),
                 "grad_std": None if g is None else _std(g),
             }
-            ws = _std(w)
             if name in before and ws > 0:
-                ratio = _std(w.astype(np.float64) - before[name]) / ws
+                ratio = _std(w - before[name]) / ws  # the step in float32: ~1e-7 relative
                 entry["update_ratio"] = ratio
                 entry["log10_update_ratio"] = math.log10(ratio) if ratio > 0 else None
             params[name] = entry
