@@ -14,6 +14,7 @@ output back to every input.
 
 from chainrule import _tensor  # noqa: F401, I001 - imported first: it loads the ops
 from chainrule.anomaly import AnomalyError, detect_anomaly
+from chainrule.compare import compare_grads
 from chainrule.engine import grad
 from chainrule.function import Function, enable_grad, is_grad_enabled, no_grad
 from chainrule.functional import hessian, hvp, jacobian
@@ -87,6 +88,7 @@ __all__ = [
     "add_at",
     "broadcast_to",
     "clip",
+    "compare_grads",
     "concatenate",
     "cos",
     "detect_anomaly",
