@@ -14,6 +14,7 @@ output back to every input.
 
 from chainrule import _tensor  # noqa: F401, I001 - imported first: it loads the ops
 from chainrule.anomaly import AnomalyError, detect_anomaly
+from chainrule.compare import compare_grads
 from chainrule.engine import grad
 from chainrule.function import Function, enable_grad, is_grad_enabled, no_grad
 from chainrule.functional import hessian, hvp, jacobian
@@ -27,6 +28,7 @@ from chainrule.gradcheck import (
 from chainrule.ops import (
     abs,
     add,
+    add_at,
     broadcast_to,
     clip,
     concatenate,
@@ -199,6 +201,7 @@ __all__ = [
     "Tensor",
     "abs",
     "add",
+    "add_at",
     "arange",
     "arccos",
     "arccosh",
@@ -216,6 +219,7 @@ __all__ = [
     "broadcast_to",
     "ceil",
     "clip",
+    "compare_grads",
     "concatenate",
     "cos",
     "cosh",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, engine, function, ops
-from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import arithmetic, elementwise, linalg, reduce, registry
 from chainrule.ops import shape as shape_ops
 
 _FLOAT_KINDS = "f"
@@ -763,25 +763,11 @@ def _register_ufuncs() -> None:
 
         return call
 
-    _UFUNCS.update(
-        add=binary(arithmetic.Add),
-        subtract=binary(arithmetic.Sub),
-        multiply=binary(arithmetic.Mul),
-        divide=binary(arithmetic.Div),
-        true_divide=binary(arithmetic.Div),
-        power=binary(arithmetic.Pow),
-        maximum=binary(elementwise.Maximum),
-        minimum=binary(elementwise.Minimum),
-        matmul=binary(linalg.MatMul),
-        negative=arithmetic.Neg.apply,
-        exp=elementwise.Exp.apply,
-        log=elementwise.Log.apply,
-        sqrt=elementwise.Sqrt.apply,
-        absolute=elementwise.Abs.apply,
-        sin=elementwise.Sin.apply,
-        cos=elementwise.Cos.apply,
-        tanh=elementwise.Tanh.apply,
-    )
+    # which gate serves which NumPy ufunc is a fact of the gate (its registry entry)
+    gate: Any
+    for gate, facts in registry.ALL.items():
+        for name in facts.ufuncs:
+            _UFUNCS[name] = binary(gate) if facts.arity == 2 else gate.apply
 
 
 _register_ufuncs()

@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_demo(sub)
+    importlib.import_module("chainrule.check_cli").register(sub)  # `check`
     try:
         viz_cli = importlib.import_module("chainrule.viz.cli")  # the `explain` subcommand
     except ModuleNotFoundError as e:
@@ -240,6 +241,7 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
+    importlib.import_module("chainrule.check_cli").add_train_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -383,6 +385,9 @@ def _json_train_config(args: argparse.Namespace) -> list[Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train, checkpoint each epoch, print the test accuracy."""
+    check_cli = importlib.import_module("chainrule.check_cli")
+    if args.find_lr:
+        return int(check_cli.cmd_find_lr(args))
     from chainrule import distributed as dist
     from chainrule.train import launch
 
@@ -428,6 +433,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=None if args.progress is None else args.progress,
         verbose=not args.quiet,
+        callbacks=check_cli.train_callbacks(args),
     )
     if resuming:
         try:

@@ -7,6 +7,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.nn import functional as F  # noqa: N812
+from chainrule.ops import registry
 
 rng = np.random.default_rng(7)
 
@@ -63,3 +64,23 @@ def test_every_fused_gate_is_marked_twice_differentiable() -> None:
     assert all(g.differentiable_backward for g in gates), [
         g.__name__ for g in gates if not g.differentiable_backward
     ]
+
+
+def test_every_nn_gate_has_a_second_order_case() -> None:
+    """tests/nn/test_functional_second_order.py's cases reach every fused gate."""
+    seen: set[type] = set()
+    for fn, shapes in CASES.values():
+        out = fn(*[cr.tensor(np.ones(s), requires_grad=True) for s in shapes])
+        stack, visited = [out._node], set()
+        while stack:
+            n = stack.pop()
+            if n is None or id(n) in visited:
+                continue
+            visited.add(id(n))
+            seen.add(type(n))
+            stack += [t._node for t in n.inputs if isinstance(t, cr.Tensor)]
+    # (the activations of chainrule.ops.activations are gradgradchecked by their op-table rows,
+    # tests/ops/op_table_more.py)
+    fused = [g for g in registry.gates("nn") if g.__module__ != "chainrule.ops.activations"]
+    missing = [g.__name__ for g in fused if g not in seen]
+    assert not missing, f"fused gates without a gradgradcheck case: {missing}"

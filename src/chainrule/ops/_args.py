@@ -61,15 +61,28 @@ def pair(x: Any, y: Any) -> tuple[Any, Any]:
     return ops._pair(x, y)
 
 
-def facts(**kw: Any) -> dict[str, Any]:
-    """An op's registry facts (function, method, ufunc, family, label, local, rebuildable).
+def register(
+    *,
+    function: str | None,
+    method: str | None,
+    ufunc: str | None,
+    family: str,
+    label: str,
+    local: str,
+    rebuildable: bool,
+) -> Any:
+    """The ``@registry.op`` decorator of one of this issue's gates (``ufunc`` is kept as a note:
+    these gates do not take part in ``Tensor.__array_ufunc__`` yet).
 
-    A plain dict on the gate until ``chainrule.ops.registry`` lands; then its decorator.
-
-    >>> facts(function="tan", family="elementwise")["function"]
-    'tan'
+    >>> register(function="tan", method=None, ufunc="tan", family="elementwise", label="tan",
+    ...          local="1 + tan^2 x", rebuildable=True).__name__
+    'register'
     """
-    return dict(kw)
+    from chainrule.ops import registry
+
+    del ufunc
+    return registry.op(family=family, function=function, method=method, label=label,
+                       local=local, rebuildable=rebuildable)  # fmt: skip
 
 
 def fn(xp: Any, name: str) -> Any:

@@ -26,8 +26,8 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _facts(name: str, local: str, label: str | None = None) -> dict[str, Any]:
-    return _args.facts(
+def _facts(name: str, local: str, label: str | None = None) -> Any:
+    return _args.register(
         function=name,
         method=None,
         ufunc=None,
@@ -51,17 +51,12 @@ def _erf(x: Any) -> Any:
     return np.asarray(mathfns.erf_values(x), dtype=x.dtype)
 
 
-class _Activation(Function):
-    """One input, cached as given; ``options`` keeps the (constant) keyword arguments."""
+@_facts("gelu", "Phi(x) + x phi(x)")
+class Gelu(Function):
+    """out = x Phi(x) (or its tanh form);  dx = dout * (Phi(x) + x phi(x))"""
 
     __slots__ = ("options", "x")
     differentiable_backward = True
-
-
-class Gelu(_Activation):
-    """out = x Phi(x) (or its tanh form);  dx = dout * (Phi(x) + x phi(x))"""
-
-    facts = _facts("gelu", "Phi(x) + x phi(x)")
 
     def forward(self, x: Any, approximate: str = "none") -> Any:
         self.x, self.options = x, approximate
@@ -81,10 +76,12 @@ class Gelu(_Activation):
         return dout * (cdf + x * pdf)
 
 
-class Silu(_Activation):
+@_facts("silu", "s (1 + x (1 - s))")
+class Silu(Function):
     """out = x sigmoid(x);  dx = dout * s (1 + x (1 - s))"""
 
-    facts = _facts("silu", "s (1 + x (1 - s))")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -96,10 +93,12 @@ class Silu(_Activation):
         return dout * s * (1.0 + self.x * (1.0 - s))
 
 
-class Softplus(_Activation):
+@_facts("softplus", "sigmoid(beta x)")
+class Softplus(Function):
     """out = ln(1 + e^(beta x)) / beta (x past threshold);  dx = dout * sigmoid(beta x)"""
 
-    facts = _facts("softplus", "sigmoid(beta x)")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
         self.x, self.options = x, (beta, threshold)
@@ -113,10 +112,12 @@ class Softplus(_Activation):
         return xp.where(bx > threshold, dout, dout * _sigmoid(xp, bx))
 
 
-class Selu(_Activation):
+@_facts("selu", "scale, or scale alpha e^x")
+class Selu(Function):
     """out = scale (x if x > 0 else alpha (e^x - 1));  dx = dout * scale (1 or alpha e^x)"""
 
-    facts = _facts("selu", "scale, or scale alpha e^x")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -130,10 +131,12 @@ class Selu(_Activation):
         return xp.where(self.x > 0, SELU_SCALE * dout, neg)
 
 
-class Mish(_Activation):
+@_facts("mish", "t + x (1 - t^2) sigmoid(x)")
+class Mish(Function):
     """out = x tanh(softplus x);  dx = dout * (t + x (1 - t^2) sigmoid(x))"""
 
-    facts = _facts("mish", "t + x (1 - t^2) sigmoid(x)")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -145,10 +148,12 @@ class Mish(_Activation):
         return dout * (t + self.x * (1.0 - t * t) * _sigmoid(xp, self.x))
 
 
-class Hardtanh(_Activation):
+@_facts("hardtanh", "passes inside, 0 outside")
+class Hardtanh(Function):
     """out = clip(x, lo, hi);  dx = dout where lo < x < hi, else exactly 0  (routes)"""
 
-    facts = _facts("hardtanh", "passes inside, 0 outside")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any, min_val: float = -1.0, max_val: float = 1.0) -> Any:
         if min_val > max_val:
@@ -161,10 +166,12 @@ class Hardtanh(_Activation):
         return xp.where(self.options, dout, 0.0 * dout)
 
 
-class Hardsigmoid(_Activation):
+@_facts("hardsigmoid", "1/6 inside, 0 outside")
+class Hardsigmoid(Function):
     """out = clip(x / 6 + 1/2, 0, 1);  dx = dout / 6 where -3 < x < 3, else 0"""
 
-    facts = _facts("hardsigmoid", "1/6 inside, 0 outside")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.options = (x > -3.0) & (x < 3.0)
@@ -175,10 +182,12 @@ class Hardsigmoid(_Activation):
         return xp.where(self.options, dout / 6.0, 0.0 * dout)
 
 
-class Hardswish(_Activation):
+@_facts("hardswish", "0, (2x+3)/6, 1")
+class Hardswish(Function):
     """out = x relu6(x + 3) / 6;  dx = dout * (0, (2x + 3) / 6, or 1)"""
 
-    facts = _facts("hardswish", "0, (2x+3)/6, 1")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -191,10 +200,12 @@ class Hardswish(_Activation):
         return xp.where(x > -3.0, inside, 0.0 * dout)
 
 
-class Softsign(_Activation):
+@_facts("softsign", "1/(1+|x|)^2")
+class Softsign(Function):
     """out = x / (1 + |x|);  dx = dout / (1 + |x|)^2"""
 
-    facts = _facts("softsign", "1/(1+|x|)^2")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -206,10 +217,12 @@ class Softsign(_Activation):
         return dout / (d * d)
 
 
-class LogSigmoid(_Activation):
+@_facts("logsigmoid", "sigmoid(-x)")
+class LogSigmoid(Function):
     """out = -ln(1 + e^-x);  dx = dout * sigmoid(-x)"""
 
-    facts = _facts("logsigmoid", "sigmoid(-x)")
+    __slots__ = ("options", "x")
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x

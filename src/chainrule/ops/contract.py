@@ -136,20 +136,20 @@ def contract(xp: Any, inputs: list[str], out: str, operands: list[Any]) -> Any:
     return xp.einsum(spec, *operands, optimize=True)
 
 
+@_args.register(
+    function="einsum",
+    method=None,
+    ufunc=None,
+    family="linalg",
+    label="einsum",
+    local="contract dout with the others",
+    rebuildable=False,
+)
 class Einsum(Function):
     """out = einsum(subscripts, *xs);  dx_i = einsum(dout and the other xs -> x_i's subscripts)"""
 
     __slots__ = ("out_s", "shapes", "subs", "xs")
     differentiable_backward = True
-    facts = _args.facts(
-        function="einsum",
-        method=None,
-        ufunc=None,
-        family="linalg",
-        label="einsum",
-        local="contract dout with the others",
-        rebuildable=False,
-    )
 
     def forward(self, *xs: Any, subscripts: str = "") -> Any:
         self.shapes = [tuple(x.shape) for x in xs]

@@ -25,27 +25,20 @@ _LN10 = math.log(10.0)
 erf_values = np.frompyfunc(math.erf, 1, 1)  # math.erf on each element (NumPy has no erf)
 
 
-class _Unary(Function):
-    """Shared cache of a one-input elementwise gate: the input as given."""
-
-    __slots__ = ("x",)
-    differentiable_backward = True
-
-
+@_args.register(
+    function="tan",
+    method=None,
+    ufunc="tan",
+    family="elementwise",
+    label="tan",
+    local="1 + tan^2 x",
+    rebuildable=True,
+)
 class Tan(Function):
     """out = tan x;  dx = dout * (1 + out^2)"""
 
     __slots__ = ("out",)
     differentiable_backward = True
-    facts = _args.facts(
-        function="tan",
-        method=None,
-        ufunc="tan",
-        family="elementwise",
-        label="tan",
-        local="1 + tan^2 x",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any) -> Any:
         self.out = _xp(x).tan(x)
@@ -55,18 +48,20 @@ class Tan(Function):
         return dout + dout * self.out * self.out
 
 
-class Arcsin(_Unary):
+@_args.register(
+    function="arcsin",
+    method=None,
+    ufunc="arcsin",
+    family="elementwise",
+    label="arcsin",
+    local="1/sqrt(1-x^2)",
+    rebuildable=True,
+)
+class Arcsin(Function):
     """out = arcsin x;  dx = dout / sqrt(1 - x^2)"""
 
-    facts = _args.facts(
-        function="arcsin",
-        method=None,
-        ufunc="arcsin",
-        family="elementwise",
-        label="arcsin",
-        local="1/sqrt(1-x^2)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -77,18 +72,20 @@ class Arcsin(_Unary):
         return dout / xp.sqrt(1.0 - self.x * self.x)
 
 
-class Arccos(_Unary):
+@_args.register(
+    function="arccos",
+    method=None,
+    ufunc="arccos",
+    family="elementwise",
+    label="arccos",
+    local="-1/sqrt(1-x^2)",
+    rebuildable=True,
+)
+class Arccos(Function):
     """out = arccos x;  dx = -dout / sqrt(1 - x^2)"""
 
-    facts = _args.facts(
-        function="arccos",
-        method=None,
-        ufunc="arccos",
-        family="elementwise",
-        label="arccos",
-        local="-1/sqrt(1-x^2)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -99,18 +96,20 @@ class Arccos(_Unary):
         return -dout / xp.sqrt(1.0 - self.x * self.x)
 
 
-class Arctan(_Unary):
+@_args.register(
+    function="arctan",
+    method=None,
+    ufunc="arctan",
+    family="elementwise",
+    label="arctan",
+    local="1/(1+x^2)",
+    rebuildable=True,
+)
+class Arctan(Function):
     """out = arctan x;  dx = dout / (1 + x^2)"""
 
-    facts = _args.facts(
-        function="arctan",
-        method=None,
-        ufunc="arctan",
-        family="elementwise",
-        label="arctan",
-        local="1/(1+x^2)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -120,20 +119,20 @@ class Arctan(_Unary):
         return dout / (1.0 + self.x * self.x)
 
 
+@_args.register(
+    function="arctan2",
+    method=None,
+    ufunc="arctan2",
+    family="elementwise",
+    label="arctan2",
+    local="(x, -y) / r^2",
+    rebuildable=True,
+)
 class Arctan2(Function):
     """out = arctan2(y, x);  dy = dout * x / (x^2 + y^2),  dx = -dout * y / (x^2 + y^2)"""
 
     __slots__ = ("x", "y")
     differentiable_backward = True
-    facts = _args.facts(
-        function="arctan2",
-        method=None,
-        ufunc="arctan2",
-        family="elementwise",
-        label="arctan2",
-        local="(x, -y) / r^2",
-        rebuildable=True,
-    )
 
     def forward(self, y: Any, x: Any) -> Any:
         self.y, self.x = y, x
@@ -144,18 +143,20 @@ class Arctan2(Function):
         return g * self.x, -g * self.y
 
 
-class Sinh(_Unary):
+@_args.register(
+    function="sinh",
+    method=None,
+    ufunc="sinh",
+    family="elementwise",
+    label="sinh",
+    local="cosh x",
+    rebuildable=True,
+)
+class Sinh(Function):
     """out = sinh x;  dx = dout * cosh x"""
 
-    facts = _args.facts(
-        function="sinh",
-        method=None,
-        ufunc="sinh",
-        family="elementwise",
-        label="sinh",
-        local="cosh x",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -166,18 +167,20 @@ class Sinh(_Unary):
         return dout * _args.fn(xp, "cosh")(self.x)
 
 
-class Cosh(_Unary):
+@_args.register(
+    function="cosh",
+    method=None,
+    ufunc="cosh",
+    family="elementwise",
+    label="cosh",
+    local="sinh x",
+    rebuildable=True,
+)
+class Cosh(Function):
     """out = cosh x;  dx = dout * sinh x"""
 
-    facts = _args.facts(
-        function="cosh",
-        method=None,
-        ufunc="cosh",
-        family="elementwise",
-        label="cosh",
-        local="sinh x",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -188,18 +191,20 @@ class Cosh(_Unary):
         return dout * _args.fn(xp, "sinh")(self.x)
 
 
-class Arcsinh(_Unary):
+@_args.register(
+    function="arcsinh",
+    method=None,
+    ufunc="arcsinh",
+    family="elementwise",
+    label="arcsinh",
+    local="1/sqrt(x^2+1)",
+    rebuildable=True,
+)
+class Arcsinh(Function):
     """out = arcsinh x;  dx = dout / sqrt(x^2 + 1)"""
 
-    facts = _args.facts(
-        function="arcsinh",
-        method=None,
-        ufunc="arcsinh",
-        family="elementwise",
-        label="arcsinh",
-        local="1/sqrt(x^2+1)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -210,18 +215,20 @@ class Arcsinh(_Unary):
         return dout / xp.sqrt(self.x * self.x + 1.0)
 
 
-class Arccosh(_Unary):
+@_args.register(
+    function="arccosh",
+    method=None,
+    ufunc="arccosh",
+    family="elementwise",
+    label="arccosh",
+    local="1/sqrt(x^2-1)",
+    rebuildable=True,
+)
+class Arccosh(Function):
     """out = arccosh x;  dx = dout / sqrt(x^2 - 1)"""
 
-    facts = _args.facts(
-        function="arccosh",
-        method=None,
-        ufunc="arccosh",
-        family="elementwise",
-        label="arccosh",
-        local="1/sqrt(x^2-1)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -232,18 +239,20 @@ class Arccosh(_Unary):
         return dout / xp.sqrt(self.x * self.x - 1.0)
 
 
-class Arctanh(_Unary):
+@_args.register(
+    function="arctanh",
+    method=None,
+    ufunc="arctanh",
+    family="elementwise",
+    label="arctanh",
+    local="1/(1-x^2)",
+    rebuildable=True,
+)
+class Arctanh(Function):
     """out = arctanh x;  dx = dout / (1 - x^2)"""
 
-    facts = _args.facts(
-        function="arctanh",
-        method=None,
-        ufunc="arctanh",
-        family="elementwise",
-        label="arctanh",
-        local="1/(1-x^2)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -253,18 +262,20 @@ class Arctanh(_Unary):
         return dout / (1.0 - self.x * self.x)
 
 
-class Log2(_Unary):
+@_args.register(
+    function="log2",
+    method=None,
+    ufunc="log2",
+    family="elementwise",
+    label="log2",
+    local="1/(x ln 2)",
+    rebuildable=True,
+)
+class Log2(Function):
     """out = log2 x;  dx = dout / (x ln 2)"""
 
-    facts = _args.facts(
-        function="log2",
-        method=None,
-        ufunc="log2",
-        family="elementwise",
-        label="log2",
-        local="1/(x ln 2)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -274,18 +285,20 @@ class Log2(_Unary):
         return dout / (self.x * _LN2)
 
 
-class Log10(_Unary):
+@_args.register(
+    function="log10",
+    method=None,
+    ufunc="log10",
+    family="elementwise",
+    label="log10",
+    local="1/(x ln 10)",
+    rebuildable=True,
+)
+class Log10(Function):
     """out = log10 x;  dx = dout / (x ln 10)"""
 
-    facts = _args.facts(
-        function="log10",
-        method=None,
-        ufunc="log10",
-        family="elementwise",
-        label="log10",
-        local="1/(x ln 10)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -295,18 +308,20 @@ class Log10(_Unary):
         return dout / (self.x * _LN10)
 
 
-class Log1p(_Unary):
+@_args.register(
+    function="log1p",
+    method=None,
+    ufunc="log1p",
+    family="elementwise",
+    label="log1p",
+    local="1/(1+x)",
+    rebuildable=True,
+)
+class Log1p(Function):
     """out = ln(1 + x);  dx = dout / (1 + x)"""
 
-    facts = _args.facts(
-        function="log1p",
-        method=None,
-        ufunc="log1p",
-        family="elementwise",
-        label="log1p",
-        local="1/(1+x)",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -316,18 +331,20 @@ class Log1p(_Unary):
         return dout / (1.0 + self.x)
 
 
-class Expm1(_Unary):
+@_args.register(
+    function="expm1",
+    method=None,
+    ufunc="expm1",
+    family="elementwise",
+    label="expm1",
+    local="e^x",
+    rebuildable=True,
+)
+class Expm1(Function):
     """out = e^x - 1;  dx = dout * e^x"""
 
-    facts = _args.facts(
-        function="expm1",
-        method=None,
-        ufunc="expm1",
-        family="elementwise",
-        label="expm1",
-        local="e^x",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -338,20 +355,20 @@ class Expm1(_Unary):
         return dout * xp.exp(self.x)
 
 
+@_args.register(
+    function="exp2",
+    method=None,
+    ufunc="exp2",
+    family="elementwise",
+    label="exp2",
+    local="2^x ln 2",
+    rebuildable=True,
+)
 class Exp2(Function):
     """out = 2^x;  dx = dout * out * ln 2"""
 
     __slots__ = ("out",)
     differentiable_backward = True
-    facts = _args.facts(
-        function="exp2",
-        method=None,
-        ufunc="exp2",
-        family="elementwise",
-        label="exp2",
-        local="2^x ln 2",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any) -> Any:
         self.out = _xp(x).exp2(x)
@@ -361,18 +378,20 @@ class Exp2(Function):
         return dout * self.out * _LN2
 
 
-class Square(_Unary):
+@_args.register(
+    function="square",
+    method=None,
+    ufunc="square",
+    family="elementwise",
+    label="x^2",
+    local="2x",
+    rebuildable=True,
+)
+class Square(Function):
     """out = x^2;  dx = dout * 2x"""
 
-    facts = _args.facts(
-        function="square",
-        method=None,
-        ufunc="square",
-        family="elementwise",
-        label="x^2",
-        local="2x",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -382,20 +401,20 @@ class Square(_Unary):
         return dout * (self.x + self.x)
 
 
+@_args.register(
+    function="reciprocal",
+    method=None,
+    ufunc="reciprocal",
+    family="elementwise",
+    label="1/x",
+    local="-1/x^2",
+    rebuildable=True,
+)
 class Reciprocal(Function):
     """out = 1 / x;  dx = -dout * out^2"""
 
     __slots__ = ("out",)
     differentiable_backward = True
-    facts = _args.facts(
-        function="reciprocal",
-        method=None,
-        ufunc="reciprocal",
-        family="elementwise",
-        label="1/x",
-        local="-1/x^2",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any) -> Any:
         self.out = _xp(x).reciprocal(x)
@@ -405,8 +424,8 @@ class Reciprocal(Function):
         return -dout * self.out * self.out
 
 
-class _Rounding(Function):
-    """out = step(x);  dx = 0  (piecewise constant)"""
+class _Rounding:
+    """The rule of the step functions (mixed into each gate): out = step(x);  dx = 0"""
 
     __slots__ = ()
     differentiable_backward = True
@@ -419,8 +438,8 @@ class _Rounding(Function):
         return dout * 0.0
 
 
-def _rounding_facts(name: str, method: str | None = None) -> dict[str, Any]:
-    return _args.facts(
+def _rounding_facts(name: str, method: str | None = None) -> Any:
+    return _args.register(
         function=name,
         method=method,
         ufunc=name if name != "round" else None,
@@ -431,55 +450,55 @@ def _rounding_facts(name: str, method: str | None = None) -> dict[str, Any]:
     )
 
 
-class Sign(_Rounding):
+@_rounding_facts("sign")
+class Sign(_Rounding, Function):
     """out = sign x;  dx = 0"""
 
     numpy_name = "sign"
-    facts = _rounding_facts("sign")
 
 
-class Floor(_Rounding):
+@_rounding_facts("floor")
+class Floor(_Rounding, Function):
     """out = floor x;  dx = 0"""
 
     numpy_name = "floor"
-    facts = _rounding_facts("floor")
 
 
-class Ceil(_Rounding):
+@_rounding_facts("ceil")
+class Ceil(_Rounding, Function):
     """out = ceil x;  dx = 0"""
 
     numpy_name = "ceil"
-    facts = _rounding_facts("ceil")
 
 
-class Round(_Rounding):
+@_rounding_facts("round", "round")
+class Round(_Rounding, Function):
     """out = round x (halves to even);  dx = 0"""
 
     numpy_name = "round"
-    facts = _rounding_facts("round", "round")
 
 
-class Trunc(_Rounding):
+@_rounding_facts("trunc")
+class Trunc(_Rounding, Function):
     """out = trunc x;  dx = 0"""
 
     numpy_name = "trunc"
-    facts = _rounding_facts("trunc")
 
 
+@_args.register(
+    function="mod",
+    method=None,
+    ufunc="remainder",
+    family="arithmetic",
+    label="%",
+    local="1, -floor(x/y)",
+    rebuildable=True,
+)
 class Mod(Function):
     """out = x % y (sign of y, as NumPy);  dx = dout,  dy = -dout * floor(x / y)"""
 
     __slots__ = ("x", "y")
     differentiable_backward = True
-    facts = _args.facts(
-        function="mod",
-        method=None,
-        ufunc="remainder",
-        family="arithmetic",
-        label="%",
-        local="1, -floor(x/y)",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, y: Any) -> Any:
         self.x, self.y = x, y
@@ -490,20 +509,20 @@ class Mod(Function):
         return dout, -dout * xp.floor(self.x / self.y)  # floor: a constant
 
 
+@_args.register(
+    function="floor_divide",
+    method=None,
+    ufunc="floor_divide",
+    family="arithmetic",
+    label="//",
+    local="0 (steps)",
+    rebuildable=True,
+)
 class FloorDivide(Function):
     """out = x // y;  dx = dy = 0  (piecewise constant)"""
 
     __slots__ = ()
     differentiable_backward = True
-    facts = _args.facts(
-        function="floor_divide",
-        method=None,
-        ufunc="floor_divide",
-        family="arithmetic",
-        label="//",
-        local="0 (steps)",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, y: Any) -> Any:
         return _xp(x).floor_divide(x, y)
@@ -512,20 +531,20 @@ class FloorDivide(Function):
         return dout * 0.0, dout * 0.0
 
 
+@_args.register(
+    function="logaddexp",
+    method=None,
+    ufunc="logaddexp",
+    family="elementwise",
+    label="logaddexp",
+    local="softmax of (x, y)",
+    rebuildable=True,
+)
 class LogAddExp(Function):
     """out = ln(e^x + e^y);  dx = dout * e^(x - out),  dy = dout * e^(y - out)"""
 
     __slots__ = ("out", "x", "y")
     differentiable_backward = True
-    facts = _args.facts(
-        function="logaddexp",
-        method=None,
-        ufunc="logaddexp",
-        family="elementwise",
-        label="logaddexp",
-        local="softmax of (x, y)",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, y: Any) -> Any:
         self.x, self.y = x, y
@@ -537,18 +556,20 @@ class LogAddExp(Function):
         return dout * xp.exp(self.x - self.out), dout * xp.exp(self.y - self.out)
 
 
-class Erf(_Unary):
+@_args.register(
+    function="erf",
+    method=None,
+    ufunc=None,
+    family="elementwise",
+    label="erf",
+    local="2/sqrt(pi) e^-x^2",
+    rebuildable=True,
+)
+class Erf(Function):
     """out = erf x;  dx = dout * 2/sqrt(pi) e^(-x^2)"""
 
-    facts = _args.facts(
-        function="erf",
-        method=None,
-        ufunc=None,
-        family="elementwise",
-        label="erf",
-        local="2/sqrt(pi) e^-x^2",
-        rebuildable=True,
-    )
+    __slots__ = ("x",)
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -595,7 +616,7 @@ def _example(name: str, arg: str, out: str) -> str:
 
 
 def _unary(cls: type[Function], arg: str, out: str) -> Any:
-    name = cls.facts["function"]  # type: ignore[attr-defined]
+    name = cls.facts.function  # type: ignore[attr-defined]
     example = _example(name, arg, out)
 
     def fn(x: Any) -> Any:
@@ -625,7 +646,7 @@ reciprocal = _unary(Reciprocal, "[2.0, 4.0]", "tensor([0.5 , 0.25])")
 erf = _unary(Erf, "[0.0, 1.0]", "tensor([0.    , 0.8427])")
 
 
-def _rounding(cls: type[_Rounding], arg: str, out: str) -> Any:
+def _rounding(cls: Any, arg: str, out: str) -> Any:
     name = cls.numpy_name
     example = _example(name, arg, out)
 

@@ -35,20 +35,20 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argsort(perm))
 
 
+@_args.register(
+    function="flip",
+    method=None,
+    ufunc=None,
+    family="shape",
+    label="flip",
+    local="reverses",
+    rebuildable=False,
+)
 class Flip(Function):
     """out = x reversed along axes;  dx = dout reversed along the same axes"""
 
     __slots__ = ("axes",)
     differentiable_backward = True
-    facts = _args.facts(
-        function="flip",
-        method=None,
-        ufunc=None,
-        family="shape",
-        label="flip",
-        local="reverses",
-        rebuildable=False,
-    )
 
     def forward(self, x: Any, axis: Any = None) -> Any:
         self.axes = _args.axes("flip", axis, x.ndim)
@@ -58,20 +58,20 @@ class Flip(Function):
         return _args.fn(backend.get_array_module(dout), "flip")(dout, axis=self.axes)
 
 
+@_args.register(
+    function="cumsum",
+    method="cumsum",
+    ufunc=None,
+    family="reduce",
+    label="cumsum",
+    local="reverse cumsum",
+    rebuildable=False,
+)
 class Cumsum(Function):
     """out_k = sum_{i<=k} x_i;  dx_i = sum_{k>=i} dout_k  (the reverse scan)"""
 
     __slots__ = ("axis", "shape")
     differentiable_backward = True
-    facts = _args.facts(
-        function="cumsum",
-        method="cumsum",
-        ufunc=None,
-        family="reduce",
-        label="cumsum",
-        local="reverse cumsum",
-        rebuildable=False,
-    )
 
     def forward(self, x: Any, axis: Any = None) -> Any:
         self.shape = x.shape
@@ -87,20 +87,20 @@ class Cumsum(Function):
         return dx.reshape(self.shape)
 
 
+@_args.register(
+    function="cumprod",
+    method="cumprod",
+    ufunc=None,
+    family="reduce",
+    label="cumprod",
+    local="products of the others",
+    rebuildable=False,
+)
 class Cumprod(Function):
     """out_k = prod_{i<=k} x_i;  dx_i = sum_{k>=i} dout_k prod_{j<=k, j!=i} x_j"""
 
     __slots__ = ("axis", "out", "shape", "x")
     differentiable_backward = True
-    facts = _args.facts(
-        function="cumprod",
-        method="cumprod",
-        ufunc=None,
-        family="reduce",
-        label="cumprod",
-        local="products of the others",
-        rebuildable=False,
-    )
 
     def forward(self, x: Any, axis: Any = None) -> Any:
         self.shape, self.x = x.shape, x
@@ -134,20 +134,20 @@ class Cumprod(Function):
         return dx.transpose(_inverse(perm)).reshape(self.shape)
 
 
+@_args.register(
+    function="prod",
+    method="prod",
+    ufunc=None,
+    family="reduce",
+    label="prod",
+    local="product of the others",
+    rebuildable=False,
+)
 class Prod(Function):
     """out = prod(x, axis);  dx_i = dout * prod_{j != i} x_j  (exclusive products: zeros exact)"""
 
     __slots__ = ("axes", "keepdims", "x")
     differentiable_backward = True
-    facts = _args.facts(
-        function="prod",
-        method="prod",
-        ufunc=None,
-        family="reduce",
-        label="prod",
-        local="product of the others",
-        rebuildable=False,
-    )
 
     def forward(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         axes = _args.axes("prod", axis, x.ndim)
