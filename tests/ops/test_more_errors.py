@@ -59,3 +59,16 @@ def test_logsigmoid_and_logaddexp_are_stable_where_the_naive_forms_overflow() ->
     out.sum().backward()
     np.testing.assert_allclose(out.data, [-1000.0, 0.0])
     np.testing.assert_allclose(x.grad.data, [1.0, 0.0])
+
+
+def test_numpy_ufuncs_on_tensors_run_the_new_gates() -> None:
+    x = cr.tensor([0.3, 0.6], dtype="float64", requires_grad=True)
+    for ufunc, cr_fn in [(np.tan, cr.tan), (np.arcsinh, cr.arcsinh), (np.log1p, cr.log1p),
+                         (np.floor, cr.floor), (np.square, cr.square)]:  # fmt: skip
+        out = ufunc(x)
+        assert isinstance(out, cr.Tensor) and out.requires_grad
+        np.testing.assert_array_equal(out.data, cr_fn(x).data)
+    out = np.logaddexp(x, np.array([1.0, 2.0]))
+    assert isinstance(out, cr.Tensor)
+    np.testing.assert_allclose(out.data, np.logaddexp(x.data, [1.0, 2.0]))
+    np.testing.assert_array_equal(np.mod(x, 0.25).data, np.mod(x.data, 0.25))

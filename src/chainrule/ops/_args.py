@@ -70,9 +70,10 @@ def register(
     label: str,
     local: str,
     rebuildable: bool,
+    arity: int = 1,
 ) -> Any:
-    """The ``@registry.op`` decorator of one of this issue's gates (``ufunc`` is kept as a note:
-    these gates do not take part in ``Tensor.__array_ufunc__`` yet).
+    """The ``@registry.op`` decorator of one of this issue's gates; ``ufunc`` is the NumPy ufunc
+    it serves on Tensors (``np.tan(t)``), taking ``arity`` Tensor inputs.
 
     >>> register(function="tan", method=None, ufunc="tan", family="elementwise", label="tan",
     ...          local="1 + tan^2 x", rebuildable=True).__name__
@@ -80,9 +81,9 @@ def register(
     """
     from chainrule.ops import registry
 
-    del ufunc
     return registry.op(family=family, function=function, method=method, label=label,
-                       local=local, rebuildable=rebuildable)  # fmt: skip
+                       local=local, rebuildable=rebuildable, ufuncs=(ufunc,) if ufunc else (),
+                       arity=arity)  # fmt: skip
 
 
 def fn(xp: Any, name: str) -> Any:
