@@ -1,4 +1,4 @@
-"""W10: issue 11's op set at size, forward+backward, against PyTorch 2.13.0 CPU in one process.
+"""W11: issue 11's op set at size, forward+backward, against PyTorch 2.13.0 CPU in one process.
 
 - einsum of a batched matmul, ``bij,bjk->bik`` with (64, 128, 128) operands, and of attention
   scores, ``bhqd,bhkd->bhqk`` with (8, 8, 128, 64) operands: the forward einsum, then backward
@@ -110,11 +110,11 @@ def _rows(quick: bool) -> list[Row]:
             k: v * 1e3 for k, v in interleaved(_einsum_fns(spec, shapes), repeats, number).items()
         }
         met = None if "torch" not in ms else ms["chainrule"] <= ms["torch"]
-        rows.append(Row(f"W10 einsum {spec} {shapes[0]}", "ms/fwd+bwd", ms, "<= torch", met))
+        rows.append(Row(f"W11 einsum {spec} {shapes[0]}", "ms/fwd+bwd", ms, "<= torch", met))
     for name in ("cumsum", "sort", "take_along_axis"):
         ms = {k: v * 1e3 for k, v in interleaved(_scan_fns(name), repeats, number).items()}
         met = None if "torch" not in ms else ms["chainrule"] <= 1.5 * ms["torch"]
-        rows.append(Row(f"W10 {name} (1024, 1024) axis -1", "ms/fwd+bwd", ms, "<= 1.5x torch", met))
+        rows.append(Row(f"W11 {name} (1024, 1024) axis -1", "ms/fwd+bwd", ms, "<= 1.5x torch", met))
     return rows
 
 
