@@ -1,4 +1,4 @@
-"""W7 with and without ``train.Diagnostics`` at its default sampling (every 100 steps).
+"""W7 with and without ``train.Diagnostics`` at its default sampling (every 200 steps).
 
 The W7 net and loop (784-512-512-10 ReLU MLP, batch 128, SGD with Nesterov momentum, the real
 ``Trainer`` over a shuffling ``DataLoader``) on ``SAMPLES`` synthetic MNIST-shaped samples per

@@ -70,8 +70,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diagnose", action="store_true",
                    help="record per-layer and per-parameter diagnostics to diagnostics.jsonl"
                    " and diagnostics.html in the run directory, warnings each epoch")  # fmt: skip
-    p.add_argument("--diagnose-every", type=cli._positive_int, default=100, metavar="N",
-                   help="with --diagnose, sample every N steps (default: 100)")  # fmt: skip
+    p.add_argument("--diagnose-every", type=cli._positive_int, default=200, metavar="N",
+                   help="with --diagnose, sample every N steps (default: 200)")  # fmt: skip
     p.add_argument("--find-lr", action="store_true",
                    help="instead of training, run the learning-rate range test on a copy of "
                    "the model, write lr_find.png to the current directory and suggest a "

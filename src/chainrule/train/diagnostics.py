@@ -1,6 +1,6 @@
 """Diagnostics while training: the per-layer and per-parameter numbers CS231n and makemore watch.
 
-``Diagnostics(every=100)`` is a ``Trainer`` callback. Every ``every`` optimizer steps it records:
+``Diagnostics(every=200)`` is a ``Trainer`` callback. Every ``every`` optimizer steps it records:
 
 - per layer of a ``Sequential`` model (each child's output, on a fixed probe batch, in eval mode
   and without a graph, so no random generator moves): mean, std, a histogram, and for tanh /
@@ -93,7 +93,7 @@ class Diagnostics:
 
     def __init__(
         self,
-        every: int = 100,
+        every: int = 200,
         probe: np.ndarray | None = None,
         probe_size: int = 128,
         out_dir: str | os.PathLike[str] | None = None,
