@@ -11,6 +11,7 @@ interrupted training run (Ctrl-C) saves a checkpoint and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
@@ -27,6 +28,7 @@ import chainrule as cr
 import chainrule.data
 import chainrule.train
 from chainrule.data.errors import DataError
+from chainrule.train import schema
 
 RUN_FORMAT = "chainrule-run/1"
 CONFIG = "config.json"
@@ -72,6 +74,22 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _dir_path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory path, got an empty one")
+    return Path(text)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -214,19 +232,19 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         help=f"seed of the initial weights, dropout masks and batch order [default: {d['seed']}]",
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=_dir_path,
         metavar="DIR",
         help="run directory for config.json, checkpoint/, metrics.jsonl and curves.png "
         "[default: runs/DATA-YYYYmmdd-HHMMSS]",
     )
     p.add_argument(
         "--resume",
-        type=Path,
+        type=_dir_path,
         metavar="DIR",
         help="continue the run in DIR from its checkpoint (its config is used; --epochs may "
         "raise the number of epochs)",
@@ -274,9 +292,14 @@ def _add_demo(sub: Any) -> None:
         "2-layer net on the bundled digits and print its test accuracy.",
     )
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument(
-        "--out", type=Path, metavar="DIR", help="also save the run (checkpoint, curves) in DIR"
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the initial weights, dropout masks and batch order (default: 0)",
+    )
+    p.add_argument(
+        "--out", type=_dir_path, metavar="DIR", help="also save the run (checkpoint, curves) in DIR"
     )
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
@@ -328,10 +351,15 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UsageError(f"{path}: unreadable ({e})") from None
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
         raise UsageError(f"{path}: not a chainrule run config ({RUN_FORMAT})")
+    try:
+        schema.check_config(config, str(path))
+        cr.data.parse_spec(config["data"])
+    except ValueError as e:
+        raise UsageError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
     return config
 
 
@@ -367,6 +395,8 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
     if config["lr"] is None:
         config["lr"] = DEFAULT_LR[config["optimizer"]]
     out = args.out
+    if out is not None:
+        check_out_dir(out)
     if out is None:
         name = cr.data.parse_spec(config["data"])[0]
         out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -374,6 +404,20 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
         raise UsageError(f"{out} already holds a run: continue it with --resume {out}, or "
                          "choose another --out")  # fmt: skip
     return config, out, False
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an --out that is empty, an existing file, or in a directory we cannot write."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is an existing file, not a directory: choose another path")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {parent} (permission denied): choose a "
+                         "directory you can write")  # fmt: skip
 
 
 def _json_train_config(args: argparse.Namespace) -> list[Any]:
@@ -482,9 +526,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pred = scores.argmax(axis=1)
     loss, acc = cr.train.evaluate(model, x, y)
     try:
-        epoch = json.loads((ckpt / "state.json").read_text())["epoch"]
-    except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"{ckpt / 'state.json'}: unreadable checkpoint state ({e})") from None
+        epoch = cr.train.checkpoint.read_state(ckpt)["epoch"]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     print(f"{args.run} (epoch {epoch}) on {spec} {args.split}: {len(y)} samples")
     print(f"accuracy {acc:.2%}  loss {loss:.4f}")
     print("confusion matrix (rows: true class, columns: predicted):")
@@ -582,6 +626,19 @@ def _tune_process() -> None:
         perf.tune_malloc()
 
 
+def _os_error(e: OSError) -> str:
+    """An OSError as one line that names the path and what to do."""
+    where = f"cannot write {e.filename}" if e.filename else "cannot write the run"
+    hint = {
+        errno.ENOSPC: "the disk is full: free some space, then continue with --resume",
+        errno.EACCES: "permission denied: choose a directory you can write (--out)",
+        errno.EEXIST: "a file is in the way: remove it or choose another --out",
+        errno.ENOTDIR: "a file is in the way: remove it or choose another --out",
+        errno.ENOENT: "no such directory: check the path",
+    }.get(e.errno or 0, e.strerror or str(e))
+    return f"{where}: {hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns its exit status."""
     parser = build_parser()
@@ -612,8 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as e:  # cannot write the run directory, disk full, ...
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
+        message = _os_error(e)
     # argparse already names the subcommand in its own errors
     print(message if message.startswith("chainrule") else f"{prog}: error: {message}",
           file=sys.stderr)  # fmt: skip

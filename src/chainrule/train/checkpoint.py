@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
+from chainrule.train import schema
 
 CHECKPOINT = "checkpoint"
 _OLD = ".checkpoint-old"
@@ -148,6 +149,18 @@ def find_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint directory's ``state.json``, checked against its schema (``train.schema``)."""
+    file = Path(path) / "state.json"
+    try:
+        state = json.loads(file.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise ValueError(f"{file}: unreadable checkpoint state ({e})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{file}: not a {FORMAT} checkpoint")
+    return schema.check_state(state, str(file))
+
+
 def load_checkpoint(
     run_dir: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], Any, dict[str, Any]]:
@@ -155,12 +168,7 @@ def load_checkpoint(
     path = find_checkpoint(run_dir)
     if path is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint (expected {CHECKPOINT}/state.json)")
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path / 'state.json'}: unreadable checkpoint state ({e})") from e
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path / 'state.json'}: not a {FORMAT} checkpoint")
+    state = read_state(path)
     model_state = cr.load(path / "model.safetensors")
     optimizer_state = join_state(state.pop("optimizer"), cr.load(path / "optimizer.safetensors"))
     return model_state, optimizer_state, state

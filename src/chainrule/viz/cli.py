@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
+
+import numpy as np
 
 from chainrule.viz import expr, layout
 
@@ -73,7 +76,11 @@ def handler(args: argparse.Namespace) -> int:
         return _fail(f"--precision must be between 0 and 12, got {args.precision}")
     try:
         values = expr.parse_assignments(args.values)
-        explanation = expr.explain_expression(args.expression, values, precision=args.precision)
+        # log(0), 0/0, overflow: the explanation prints the inf or nan; no NumPy warning with
+        # chainrule's source paths on stderr
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            explanation = expr.explain_expression(args.expression, values, precision=args.precision)
     except expr.ExpressionError as e:
         return _fail(str(e))
     print(explanation)

@@ -1,0 +1,169 @@
+"""Issue 15: bad input found by testing as a new user gives one clear line and exit 2."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chainrule as cr
+from chainrule import cli
+from chainrule.train import schema
+from test_cli import _one_line_error
+
+TINY = ["train", "--data", "spiral", "--epochs", "1", "--hidden", "8", "--quiet", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("good") / "run"
+    assert cli.main([*TINY, "--out", str(run)]) == 0
+    return run
+
+
+def _copy(good_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(good_run, run)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["train", "--seed", "-1"], r"argument --seed: expected an integer >= 0, got '-1'"),
+        (["demo", "--seed", "-3"], r"argument --seed: expected an integer >= 0"),
+        (["train", "--out", ""], r"argument --out: expected a directory path"),
+        (["explain", "sum(x)", "x=[[1,2],[3]]"], r"the value of x is ragged"),
+        (["explain", "x*2", "x=[]"], r"the value of x is empty"),
+        (["explain", "exp(x)", "x=[1,2]"], r"array of shape \(2,\): explain a scalar"),
+        (["explain", "x*y", "x=[[1,2],[3,4]]", "y=[1,2]"], r"shape \(2, 2\)"),
+    ],
+)
+def test_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], pattern: str
+) -> None:
+    _one_line_error(capsys, argv, pattern)
+
+
+def test_out_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "taken"
+    f.write_text("x")
+    _one_line_error(capsys, ["train", "--out", str(f)], r"taken: is an existing file")
+    _one_line_error(capsys, ["train", "--out", str(f / "sub")], r"taken is a file")
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EACCES, "permission denied: choose a directory you can write"),
+    ],
+)
+def test_write_errors_name_the_path(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    hint: str,
+) -> None:
+    target = tmp_path / "run" / "preprocess.safetensors"
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(code, "boom", str(target))
+
+    monkeypatch.setattr(cr, "save", fail)
+    _one_line_error(
+        capsys, [*TINY, "--out", str(tmp_path / "run")], f"cannot write {target}: {hint}"
+    )
+
+
+def test_explain_log_of_zero_warns_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    # pytest runs with warnings as errors: a NumPy RuntimeWarning would fail this
+    assert cli.main(["explain", "log(x-x)", "x=1"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "-inf" in out
+
+
+CONFIG_DAMAGE = [
+    ("hidden", "abc", r'"hidden" must be a list of positive integers'),
+    ("hidden", [200000, 200000], r"has 40001400003 parameters"),
+    ("input_dim", None, r'missing "input_dim"'),
+    ("activation", "swish", r'"activation" must be one of relu'),
+    ("lr", "fast", r'"lr" must be a finite number'),
+    ("batch_size", 0, r'"batch_size" must be a positive integer'),
+    ("batchnorm", "yes", r'"batchnorm" must be true or false'),
+    ("seed", -1, r'"seed" must be an integer >= 0'),
+    ("data", "imagenet", r"unknown dataset"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "pattern"), CONFIG_DAMAGE)
+def test_damaged_config_json(
+    good_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    value: Any,
+    pattern: str,
+) -> None:
+    run = _copy(good_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    if value is None:
+        del config[key]
+    else:
+        config[key] = value
+    (run / "config.json").write_text(json.dumps(config))
+    where = str(run / "config.json")
+    for argv in (["evaluate", str(run)], ["train", "--resume", str(run), "--quiet"]):
+        _one_line_error(capsys, argv, pattern)
+        # and the message names the file
+        assert cli.main(argv) == 2 and where in capsys.readouterr().err
+
+
+STATE_DAMAGE = [
+    (lambda s: s.update(history=5), r'"history" must be a list'),
+    (lambda s: s.update(generators=["x"]), r'"generators" must be a list of NumPy'),
+    (lambda s: s.update(loader="x"), r'"loader" must be an object'),
+    (lambda s: s["loader"].update(position=-1), r'loader: "position" must be an integer >= 0'),
+    (lambda s: s.update(epoch="1"), r'"epoch" must be an integer'),
+    (lambda s: s.pop("running"), r'missing "running"'),
+    (lambda s: s.update(history=[]), r'"history" has 0 epochs, "epoch" says 1'),
+]
+
+
+@pytest.mark.parametrize(("damage", "pattern"), STATE_DAMAGE)
+def test_damaged_state_json(
+    good_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+    pattern: str,
+) -> None:
+    run = _copy(good_run, tmp_path)
+    path = run / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    damage(state)
+    path.write_text(json.dumps(state))
+    for argv in (["evaluate", str(run)], ["train", "--resume", str(run), "--epochs", "2"]):
+        _one_line_error(capsys, argv, pattern)
+        assert cli.main(argv) == 2 and str(path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "[" * 100_000])
+def test_state_json_that_is_not_an_object(
+    good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    run = _copy(good_run, tmp_path)
+    (run / "checkpoint" / "state.json").write_text(text)
+    _one_line_error(capsys, ["evaluate", str(run)], r"state.json: (not a|unreadable)")
+
+
+def test_good_files_pass_the_schema(good_run: Path) -> None:
+    config = json.loads((good_run / "config.json").read_text())
+    assert schema.check_config(config, "c") is config
+    state = json.loads((good_run / "checkpoint" / "state.json").read_text())
+    assert schema.check_state(state, "s") is state
