@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import errno
 import json
+import math
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule import cli
-from chainrule.train import schema
+from chainrule.train import runlock, schema
 from test_cli import _one_line_error
 
 TINY = ["train", "--data", "spiral", "--epochs", "1", "--hidden", "8", "--quiet", "--no-progress"]
@@ -167,3 +173,92 @@ def test_good_files_pass_the_schema(good_run: Path) -> None:
     assert schema.check_config(config, "c") is config
     state = json.loads((good_run / "checkpoint" / "state.json").read_text())
     assert schema.check_state(state, "s") is state
+
+
+# -- runs that can be lost ------------------------------------------------------------------------
+
+DIVERGE = ["train", "--data", "spiral", "--optimizer", "sgd", "--lr", "100", "--epochs", "6"]
+
+
+def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the reference: the same run trained on, and its first non-finite step loss
+    on = tmp_path / "on"
+    assert cli.main([*DIVERGE, "--quiet", "--keep-going", "--out", str(on)]) == 0
+    losses = json.loads((on / "checkpoint" / "state.json").read_text())["iteration_losses"]
+    first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+    steps_per_epoch = math.ceil(210 / 32)  # spiral's 210 training samples, batches of 32
+    epoch, step = first // steps_per_epoch + 1, first + 1
+    assert epoch < 6  # it does diverge, within the run
+
+    run = tmp_path / "stop"
+    assert cli.main([*DIVERGE, "--quiet", "--out", str(run)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"at epoch {epoch}, step {step}: stopped" in err[0]
+    assert f"the last finite checkpoint (epoch {epoch - 1}) is kept in {run}" in err[0]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == epoch - 1
+    weights = cr.load(run / "checkpoint" / "model.safetensors")
+    assert all(np.isfinite(w).all() for w in weights.values())
+    assert cli.main(["evaluate", str(run)]) == 0
+
+
+def test_divergence_in_the_first_epoch_saves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--data", "spiral", "--optimizer", "sgd", "--lr", "1e30", "--quiet"]
+    assert cli.main([*argv, "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "at epoch 1, step 2: stopped; no checkpoint was saved" in err, err
+
+
+def test_a_locked_run_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    held = runlock.acquire(run)
+    try:
+        _one_line_error(capsys, [*TINY, "--out", str(run)], rf"in use .*\(pid {os.getpid()}\)")
+    finally:
+        runlock.release(held)
+    assert cli.main([*TINY, "--out", str(run)]) == 0  # released: it trains
+    held = runlock.acquire(run)
+    try:
+        _one_line_error(capsys, ["train", "--resume", str(run)], r"in use by another chainrule")
+    finally:
+        runlock.release(held)
+
+
+def test_two_trainers_at_once_one_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "chainrule", *TINY, "--epochs", "3", "--out", str(run)]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    results = [(p.returncode, err) for p, err in zip(procs, errs, strict=True)]
+    assert sorted(rc for rc, _ in results) == [0, 2], results
+    refused = next(err for rc, err in results if rc == 2)
+    assert re.search(r"in use by another chainrule train \(pid \d+\)|already holds a run", refused)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 3
+
+
+def test_a_run_that_died_before_its_first_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    straight = tmp_path / "straight"
+    assert cli.main([*TINY, "--epochs", "2", "--out", str(straight)]) == 0
+    expected = (straight / "checkpoint" / "model.safetensors").read_bytes()
+    for how in ("resume", "restart"):
+        run = tmp_path / how
+        shutil.copytree(straight, run)
+        for name in ("checkpoint", "metrics.jsonl", "curves.png"):
+            p = run / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        argv = (
+            ["train", "--resume", str(run), "--quiet"]
+            if how == "resume"
+            else [*TINY, "--epochs", "2", "--out", str(run)]
+        )
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        assert (run / "checkpoint" / "model.safetensors").read_bytes() == expected

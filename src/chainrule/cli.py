@@ -28,7 +28,7 @@ import chainrule as cr
 import chainrule.data
 import chainrule.train
 from chainrule.data.errors import DataError
-from chainrule.train import schema
+from chainrule.train import runlock, schema
 
 RUN_FORMAT = "chainrule-run/1"
 CONFIG = "config.json"
@@ -256,6 +256,12 @@ def _add_train(sub: Any) -> None:
         help="train data-parallel on N MPI ranks (runs mpiexec -n N for you; --batch-size "
         "stays the global batch) [default: 1, or mpiexec's -n]",
     )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="train on when the loss becomes nan or inf (by default the run stops at the first "
+        "non-finite loss, keeps its last finite checkpoint and exits with status 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
     p.set_defaults(func=cmd_train)
@@ -388,6 +394,7 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
             )
             raise UsageError(f"--resume takes its settings from the run; drop {names}")
         config = read_config(args.resume)
+        _lock(args.resume)
         if "epochs" in given:
             config["epochs"] = given["epochs"]
         return config, args.resume, True
@@ -400,10 +407,22 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
     if out is None:
         name = cr.data.parse_spec(config["data"])[0]
         out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / CONFIG).exists() or cr.train.find_checkpoint(out) is not None:
+    _lock(out)
+    if cr.train.find_checkpoint(out) is not None:
         raise UsageError(f"{out} already holds a run: continue it with --resume {out}, or "
                          "choose another --out")  # fmt: skip
+    # a config.json without a checkpoint: that run died before its first epoch; start over
     return config, out, False
+
+
+_HELD: list[Any] = []  # the run-directory locks this process holds (released by main)
+
+
+def _lock(run_dir: Path) -> None:
+    try:
+        _HELD.append(runlock.acquire(run_dir))
+    except runlock.RunLockedError as e:
+        raise UsageError(str(e)) from None
 
 
 def check_out_dir(out: Path) -> None:
@@ -472,11 +491,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=None if args.progress is None else args.progress,
         verbose=not args.quiet,
+        stop_on_nonfinite=not args.keep_going,
     )
-    if resuming:
+    if resuming and cr.train.find_checkpoint(out) is None:
+        say(f"{out} has no checkpoint yet (its run stopped before the first epoch ended): "
+            "starting it from scratch with its config")  # fmt: skip
+    elif resuming:
         try:
             trainer.load_checkpoint()
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"cannot resume {out}: {e}") from None
         if trainer.epoch >= config["epochs"]:
             say(f"{out} has completed {trainer.epoch} epochs already (raise --epochs to go on)")
@@ -490,12 +513,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{config['num_classes']} {config['activation']} MLP, {config['optimizer']} "
             f"lr {config['lr']:g}, reg {config['reg']:g}; run directory {out}")  # fmt: skip
     trainer.fit()
+    if trainer.diverged is not None:
+        print(f"chainrule train: error: {_diverged(trainer, out)}", file=sys.stderr)
+        return 1
     if trainer.interrupted:
         say(f"resume with: chainrule train --resume {out}")
         return 130
     test_loss, test_acc = cr.train.evaluate(model, *splits.test)
     say(f"test accuracy {test_acc:.2%} (loss {test_loss:.4f}) on {len(splits.test[1])} samples")
     return 0
+
+
+def _diverged(trainer: Any, out: Path) -> str:
+    d = trainer.diverged
+    kept = (
+        f"the last finite checkpoint (epoch {trainer.epoch}) is kept in {out}"
+        if cr.train.find_checkpoint(out) is not None
+        else "no checkpoint was saved"
+    )
+    return (
+        f"the loss became {d['loss']} at epoch {d['epoch']}, step {d['step']}: stopped; {kept} "
+        "(lower --lr, or --keep-going to train on)"
+    )
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -649,7 +688,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog = f"chainrule {args.command}"
         if args.command in ("train", "evaluate", "demo"):
             _tune_process()
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        finally:
+            while _HELD:
+                runlock.release(_HELD.pop())
     except UsageError as e:
         message = str(e)
     except DataError as e:
