@@ -67,7 +67,7 @@ from chainrule.ops import (
     var,
     where,
 )
-from chainrule._tensor import Tensor, tensor
+from chainrule._tensor import Tensor, as_tensor, from_numpy, tensor
 from chainrule import nn, optim, serialization
 from chainrule.serialization import load, save
 from chainrule import viz
@@ -83,6 +83,7 @@ __all__ = [
     "Tensor",
     "abs",
     "add",
+    "as_tensor",
     "broadcast_to",
     "clip",
     "concatenate",
@@ -95,6 +96,7 @@ __all__ = [
     "exp",
     "expand_dims",
     "explain",
+    "from_numpy",
     "grad",
     "gradcheck",
     "gradgradcheck",

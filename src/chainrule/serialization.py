@@ -64,6 +64,11 @@ PathLike = str | os.PathLike[str]
 
 def _prepare(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if not isinstance(state, Mapping):
+        if callable(getattr(state, "state_dict", None)):  # a Module or an optimizer
+            raise TypeError(
+                f"save: got a {type(state).__name__}, not its arrays: pass its state_dict(), "
+                f"as in cr.save(model.state_dict(), path)"
+            )
         raise TypeError(f"save: expected a dict of name -> array, got {type(state).__name__}")
     arrays: dict[str, np.ndarray] = {}
     for name, value in state.items():

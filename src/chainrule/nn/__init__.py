@@ -13,9 +13,9 @@
 (2, 16)
 """
 
-from chainrule.nn import functional, init
+from chainrule.nn import functional, init, utils
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
+from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
@@ -28,6 +28,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Identity",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
@@ -47,4 +48,5 @@ __all__ = [
     "tune_blas",
     "tune_malloc",
     "tuned_blas",
+    "utils",
 ]
