@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import math
@@ -262,3 +263,18 @@ def test_a_run_that_died_before_its_first_checkpoint(
         )
         assert cli.main(argv) == 0, capsys.readouterr().err
         assert (run / "checkpoint" / "model.safetensors").read_bytes() == expected
+
+
+def test_help_shows_each_real_default_once() -> None:
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    train = subs["train"].format_help()
+    assert "default: None" not in train
+    for option in ("--epochs", "--batch-size", "--seed", "--optimizer", "--reg", "--lr"):
+        block = train.split("options:", 1)[1].split("\n  " + option, 1)[1].split("\n  --")[0]
+        assert block.count("default") == 1, block
+    evaluate = " ".join(subs["evaluate"].format_help().split())
+    for form in ("digits", "spiral", "mnist:DIR", "cifar10:DIR"):
+        assert form in evaluate.split("--data SPEC", 1)[1]
+    assert "seed of the initial weights" in " ".join(subs["demo"].format_help().split())
+    assert "decimals shown for every value" in " ".join(subs["explain"].format_help().split())

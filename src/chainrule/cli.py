@@ -167,8 +167,7 @@ def _add_train(sub: Any) -> None:
             "curves.png to --out; the test accuracy is printed at the end. Ctrl-C saves a "
             "checkpoint; --resume continues from it with bitwise the same result."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        argument_default=None,
+        argument_default=None,  # the defaults are in the help texts: None means "not given"
     )
     p.add_argument(
         "--data",
@@ -279,7 +278,9 @@ def _add_evaluate(sub: Any) -> None:
         "--data",
         type=_data_spec,
         metavar="SPEC",
-        help="dataset to evaluate on (default: the run's own)",
+        help="dataset to evaluate on: digits, spiral, mnist:DIR (IDX files, raw or .gz) or "
+        "cifar10:DIR (binary or python release), of the run's input size and classes "
+        "(default: the run's own)",
     )
     p.add_argument(
         "--split",

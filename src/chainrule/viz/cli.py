@@ -59,7 +59,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="show the Jacobian of each vectorized gate and the VJP backprop computes instead",
     )
     p.add_argument(
-        "--precision", type=int, default=None, metavar="N", help="decimals shown (default 2 or 3)"
+        "--precision",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decimals shown for every value and gradient, in the text and the pictures, "
+        "0 to 12 (default: 2, or 3 where a value needs them)",
     )
     p.set_defaults(func=handler)
     return p
