@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import math
@@ -19,7 +20,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import cli
-from chainrule.train import runlock, schema
+from chainrule.train import checkpoint, runlock, schema
 from test_cli import _one_line_error
 
 TINY = ["train", "--data", "spiral", "--epochs", "1", "--hidden", "8", "--quiet", "--no-progress"]
@@ -278,3 +279,64 @@ def test_help_shows_each_real_default_once() -> None:
         assert form in evaluate.split("--data SPEC", 1)[1]
     assert "seed of the initial weights" in " ".join(subs["demo"].format_help().split())
     assert "decimals shown for every value" in " ".join(subs["explain"].format_help().split())
+
+
+def _at_epoch(state: dict[str, Any], epoch: int) -> dict[str, Any]:
+    return {**state, "epoch": epoch, "history": state["history"][:1] * epoch}
+
+
+def _epoch_of(path: Path) -> int:
+    return int(json.loads((path / "state.json").read_text())["epoch"])
+
+
+@pytest.mark.parametrize("first", range(4))
+@pytest.mark.parametrize("second", range(5))
+def test_every_state_of_the_checkpoint_swap_is_recoverable(
+    good_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: int, second: int
+) -> None:
+    """A kill at each rename/remove of a save, then another kill at each one of the next save:
+    a complete checkpoint is always found, and the save after cleans up."""
+    run = _copy(good_run, tmp_path)
+    model, opt, state = checkpoint.load_checkpoint(run)
+    budget = [0]  # renames/removes allowed before the kill; after it, nothing runs
+    real_rename, real_rmtree = Path.rename, shutil.rmtree
+
+    def killable(real: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if budget[0] <= 0:
+                raise KeyboardInterrupt  # like SIGKILL: no cleanup handler runs either
+            budget[0] -= 1
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(Path, "rename", killable(real_rename))
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", killable(real_rmtree))
+    for epoch, allowed in ((2, first), (3, second)):
+        budget[0] = allowed
+        with contextlib.suppress(KeyboardInterrupt):
+            checkpoint.save_checkpoint(run, model, opt, _at_epoch(state, epoch))
+        budget[0] = 1_000_000
+        found = checkpoint.find_checkpoint(run)
+        assert found is not None and _epoch_of(found) in (1, 2, 3), sorted(os.listdir(run))
+        assert cli.main(["evaluate", str(run)]) == 0
+    checkpoint.save_checkpoint(run, model, opt, _at_epoch(state, 4))
+    assert _epoch_of(run / "checkpoint") == 4
+    names = sorted(p.name for p in run.iterdir())
+    assert not [n for n in names if n.startswith(".checkpoint")], names
+
+
+def test_only_old_and_a_complete_new_checkpoint(good_run: Path, tmp_path: Path) -> None:
+    """The state a first crash leaves: the next save must not delete the only checkpoint, and
+    evaluate and --resume find the complete one in .checkpoint-new-*."""
+    run = _copy(good_run, tmp_path)
+    (run / "checkpoint").rename(run / ".checkpoint-old")
+    shutil.copytree(run / ".checkpoint-old", run / ".checkpoint-new-abc")
+    (run / ".metrics.jsonl.xyz.tmp").write_text("partial")
+    assert checkpoint.find_checkpoint(run) == run / ".checkpoint-new-abc"
+    assert cli.main(["evaluate", str(run)]) == 0
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    names = sorted(p.name for p in run.iterdir())
+    assert "checkpoint" in names and not [n for n in names if n.startswith(".checkpoint")]
+    assert ".metrics.jsonl.xyz.tmp" not in names
+    assert _epoch_of(run / "checkpoint") == 2
