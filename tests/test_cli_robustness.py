@@ -340,3 +340,25 @@ def test_only_old_and_a_complete_new_checkpoint(good_run: Path, tmp_path: Path) 
     assert "checkpoint" in names and not [n for n in names if n.startswith(".checkpoint")]
     assert ".metrics.jsonl.xyz.tmp" not in names
     assert _epoch_of(run / "checkpoint") == 2
+
+
+@pytest.mark.parametrize(
+    ("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
+)
+def test_run_files_respect_the_umask(
+    tmp_path: Path, umask: int, file_mode: int, dir_mode: int
+) -> None:
+    old = os.umask(umask)
+    try:
+        run = tmp_path / "run"
+        assert cli.main([*TINY, "--out", str(run)]) == 0
+        svg = tmp_path / "f.svg"
+        assert cli.main(["explain", "x*y", "x=1", "y=2", "--svg", str(svg)]) == 0
+    finally:
+        os.umask(old)
+    paths = [run, svg, *run.rglob("*")]
+    for p in paths:
+        if p.name == runlock.LOCK:
+            continue
+        want = dir_mode if p.is_dir() else file_mode
+        assert p.stat().st_mode & 0o777 == want, (p, oct(p.stat().st_mode))

@@ -115,6 +115,20 @@ def _write_array(f: BinaryIO, arr: np.ndarray) -> None:
         f.write(arr.data)  # C-contiguous: the raw bytes, no copy
 
 
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (or directory) gets from the process's umask, as ``open`` gives:
+    temporary files start at 0600 (0700), so an atomic write sets this before its rename.
+
+    >>> old = os.umask(0o022)
+    >>> oct(umask_mode()), oct(umask_mode(directory=True))
+    ('0o644', '0o755')
+    >>> _ = os.umask(old)
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def save(
     state_dict: Mapping[str, Any], path: PathLike, metadata: Mapping[str, str] | None = None
 ) -> None:
@@ -145,6 +159,7 @@ def save(
                 _write_array(f, arr)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

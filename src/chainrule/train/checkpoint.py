@@ -49,6 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, cr.serialization.umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -127,6 +128,7 @@ def save_checkpoint(
     run_dir.mkdir(parents=True, exist_ok=True)
     skeleton, opt_arrays = split_state(optimizer_state)
     tmp = Path(tempfile.mkdtemp(prefix=_NEW, dir=run_dir))
+    tmp.chmod(cr.serialization.umask_mode(directory=True))
     try:
         cr.save(model_state, tmp / "model.safetensors")
         cr.save(opt_arrays, tmp / "optimizer.safetensors")
