@@ -199,6 +199,8 @@ def _read_header(f: BinaryIO, path: str, size: int) -> tuple[dict[str, Any], int
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         raise fail(f"the header is not valid JSON ({e})") from None
+    except RecursionError:
+        raise fail("the header's JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise fail("the header is not a JSON object")
     return header, 8 + n
@@ -215,6 +217,11 @@ def _entries(
         not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values())
     ):
         raise fail("__metadata__ must map strings to strings")
+    for text in [*header, *(meta or {}), *(meta or {}).values()]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (the reference reader refuses it too)
+            raise fail(f"{text!r} in the header is not valid Unicode") from None
     entries = []
     for name, info in header.items():
         if name == "__metadata__":
@@ -227,6 +234,11 @@ def _entries(
         shape, offs = info["shape"], info["data_offsets"]
         if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < 2**53 for d in shape):
             raise fail(f"entry {name!r} has an invalid shape {shape!r}")
+        count = 1
+        for d in shape:  # as the reference reader: no partial product may overflow
+            count *= d
+            if count * dtype.itemsize >= 2**63:
+                raise fail(f"entry {name!r}: shape {shape} overflows the size of an array")
         if (
             not isinstance(offs, list)
             or len(offs) != 2
