@@ -362,3 +362,18 @@ def test_run_files_respect_the_umask(
             continue
         want = dir_mode if p.is_dir() else file_mode
         assert p.stat().st_mode & 0o777 == want, (p, oct(p.stat().st_mode))
+
+
+def test_explain_uses_significant_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["explain", "x*y", "x=1e-7", "y=3"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dy = 1.00e-07" in out and "df/dx = 3.00" in out  # 1e-7 is not 0.00
+    svg = tmp_path / "big.svg"
+    assert cli.main(["explain", "x*y", "x=1e308", "y=1e308", "--svg", str(svg)]) == 0
+    out = capsys.readouterr().out
+    assert "df/dx = 1.00e+308" in out
+    assert not re.search(r"\d{12}", out + svg.read_text())  # no 309-digit numbers
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg.read_text()).group(1))  # type: ignore[union-attr]
+    assert width < 1000
