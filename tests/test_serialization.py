@@ -211,3 +211,39 @@ def test_saving_never_uses_pickle(tmp_path: Path, monkeypatch) -> None:  # type:
     cr.save(sample(), tmp_path / "p.safetensors")
     cr.load(tmp_path / "p.safetensors")
     assert os.path.getsize(tmp_path / "p.safetensors") > 0
+
+
+# -- issue 15: the reference reader's refusals ------------------------------------------------
+
+
+def _raw_file(tmp_path: Path, header: bytes, data: bytes = b"") -> Path:
+    import struct
+
+    path = tmp_path / "raw.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "pattern"),
+    [
+        (b"[" * 100_000, "nested too deeply"),
+        (
+            b'{"x": {"dtype": "F32", "shape": [4503599627370496, 4503599627370496, 0], '
+            b'"data_offsets": [0, 0]}}',
+            r"overflows the size of an array",
+        ),
+        (
+            b'{"\\ud800": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}',
+            "not valid Unicode",
+        ),
+        (b'{"__metadata__": {"k": "\\udfff"}}', "not valid Unicode"),
+    ],
+)
+def test_hostile_headers_are_refused_naming_the_file(
+    tmp_path: Path, header: bytes, pattern: str
+) -> None:
+    path = _raw_file(tmp_path, header)
+    with pytest.raises(cr.serialization.SerializationError, match=pattern) as info:
+        cr.load(path)
+    assert str(path) in str(info.value)

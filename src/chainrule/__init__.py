@@ -168,7 +168,7 @@ from chainrule.ops.layout import (
     trace,
     diag,
 )
-from chainrule._tensor import Tensor, tensor
+from chainrule._tensor import Tensor, as_tensor, from_numpy, tensor
 from chainrule.creation import (
     arange,
     empty,
@@ -213,6 +213,7 @@ __all__ = [
     "argmax",
     "argmin",
     "argsort",
+    "as_tensor",
     "bitwise_and",
     "bitwise_or",
     "bitwise_xor",
@@ -246,6 +247,7 @@ __all__ = [
     "flip",
     "floor",
     "floor_divide",
+    "from_numpy",
     "full",
     "full_like",
     "gelu",

@@ -683,6 +683,23 @@ class Tensor(function.TensorBase):
     def dot(self, other: Any) -> Tensor:
         return linalg.MatMul.apply(self, ops.lift_operand(other, self))
 
+    # -- PyTorch habits (issue 15) ----------------------------------------------------------------
+
+    def clone(self) -> Tensor:
+        """A copy of the data, in the graph (its gradient flows back to this tensor unchanged).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x.clone()
+        >>> y.data[0] = 5.0  # the copy's own memory
+        >>> (y * 3).sum().backward()
+        >>> x.tolist(), x.grad.tolist()
+        ([1.0, 2.0], [3.0, 3.0])
+        """
+        if self.data.dtype.kind not in _FLOAT_KINDS:
+            return Tensor._wrap(np.array(self.data, copy=True), False)
+        return elementwise.Cast.apply(self, dtype=self.data.dtype)
+
 
 # The operators' gates and the fast constructor, bound once (every attribute lookup saved
 # counts on a scalar graph).
@@ -744,6 +761,40 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
         if scalar is not None:
             return _wrap(scalar(data), bool(requires_grad))
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing ``array``'s memory (no copy): a change to one shows in the other.
+
+    >>> import numpy as np, chainrule as cr
+    >>> a = np.zeros(3, dtype=np.float32)
+    >>> t = cr.from_numpy(a)
+    >>> a[0] = 7.0
+    >>> t.tolist()
+    [7.0, 0.0, 0.0]
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"from_numpy: cannot hold an array of dtype {array.dtype}")
+    return Tensor._wrap(array, False)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` as a Tensor, sharing memory when it can: a Tensor (or an ndarray) of the asked
+    dtype is used as is; anything else is converted (a copy), as ``chainrule.tensor`` does.
+
+    >>> import numpy as np, chainrule as cr
+    >>> a = np.ones(2)
+    >>> cr.as_tensor(a).numpy() is a, cr.as_tensor(a, dtype=np.float32).dtype
+    (True, dtype('float32'))
+    """
+    want = None if dtype is None else np.dtype(dtype)
+    if isinstance(data, Tensor):
+        return data if want is None or data.dtype == want else data.astype(want)
+    if isinstance(data, np.ndarray) and (want is None or data.dtype == want):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype)
 
 
 # the float dtypes a Python-float leaf may be asked for, by every spelling, and their scalar type

@@ -11,6 +11,7 @@ interrupted training run (Ctrl-C) saves a checkpoint and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
@@ -27,6 +28,7 @@ import chainrule as cr
 import chainrule.data
 import chainrule.train
 from chainrule.data.errors import DataError
+from chainrule.train import runlock, schema
 
 RUN_FORMAT = "chainrule-run/1"
 CONFIG = "config.json"
@@ -72,6 +74,22 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _dir_path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory path, got an empty one")
+    return Path(text)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -150,8 +168,7 @@ def _add_train(sub: Any) -> None:
             "curves.png to --out; the test accuracy is printed at the end. Ctrl-C saves a "
             "checkpoint; --resume continues from it with bitwise the same result."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        argument_default=None,
+        argument_default=None,  # the defaults are in the help texts: None means "not given"
     )
     p.add_argument(
         "--data",
@@ -215,19 +232,19 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         help=f"seed of the initial weights, dropout masks and batch order [default: {d['seed']}]",
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=_dir_path,
         metavar="DIR",
         help="run directory for config.json, checkpoint/, metrics.jsonl and curves.png "
         "[default: runs/DATA-YYYYmmdd-HHMMSS]",
     )
     p.add_argument(
         "--resume",
-        type=Path,
+        type=_dir_path,
         metavar="DIR",
         help="continue the run in DIR from its checkpoint (its config is used; --epochs may "
         "raise the number of epochs)",
@@ -238,6 +255,12 @@ def _add_train(sub: Any) -> None:
         metavar="N",
         help="train data-parallel on N MPI ranks (runs mpiexec -n N for you; --batch-size "
         "stays the global batch) [default: 1, or mpiexec's -n]",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="train on when the loss becomes nan or inf (by default the run stops at the first "
+        "non-finite loss, keeps its last finite checkpoint and exits with status 1)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
@@ -257,7 +280,9 @@ def _add_evaluate(sub: Any) -> None:
         "--data",
         type=_data_spec,
         metavar="SPEC",
-        help="dataset to evaluate on (default: the run's own)",
+        help="dataset to evaluate on: digits, spiral, mnist:DIR (IDX files, raw or .gz) or "
+        "cifar10:DIR (binary or python release), of the run's input size and classes "
+        "(default: the run's own)",
     )
     p.add_argument(
         "--split",
@@ -276,9 +301,14 @@ def _add_demo(sub: Any) -> None:
         "2-layer net on the bundled digits and print its test accuracy.",
     )
     p.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument(
-        "--out", type=Path, metavar="DIR", help="also save the run (checkpoint, curves) in DIR"
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the initial weights, dropout masks and batch order (default: 0)",
+    )
+    p.add_argument(
+        "--out", type=_dir_path, metavar="DIR", help="also save the run (checkpoint, curves) in DIR"
     )
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
@@ -330,10 +360,15 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UsageError(f"{path}: unreadable ({e})") from None
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
         raise UsageError(f"{path}: not a chainrule run config ({RUN_FORMAT})")
+    try:
+        schema.check_config(config, str(path))
+        cr.data.parse_spec(config["data"])
+    except ValueError as e:
+        raise UsageError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
     return config
 
 
@@ -362,6 +397,7 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
             )
             raise UsageError(f"--resume takes its settings from the run; drop {names}")
         config = read_config(args.resume)
+        _lock(args.resume)
         if "epochs" in given:
             config["epochs"] = given["epochs"]
         return config, args.resume, True
@@ -369,13 +405,41 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
     if config["lr"] is None:
         config["lr"] = DEFAULT_LR[config["optimizer"]]
     out = args.out
+    if out is not None:
+        check_out_dir(out)
     if out is None:
         name = cr.data.parse_spec(config["data"])[0]
         out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / CONFIG).exists() or cr.train.find_checkpoint(out) is not None:
+    _lock(out)
+    if cr.train.find_checkpoint(out) is not None:
         raise UsageError(f"{out} already holds a run: continue it with --resume {out}, or "
                          "choose another --out")  # fmt: skip
+    # a config.json without a checkpoint: that run died before its first epoch; start over
     return config, out, False
+
+
+_HELD: list[Any] = []  # the run-directory locks this process holds (released by main)
+
+
+def _lock(run_dir: Path) -> None:
+    try:
+        _HELD.append(runlock.acquire(run_dir))
+    except runlock.RunLockedError as e:
+        raise UsageError(str(e)) from None
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an --out that is empty, an existing file, or in a directory we cannot write."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is an existing file, not a directory: choose another path")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {parent} (permission denied): choose a "
+                         "directory you can write")  # fmt: skip
 
 
 def _json_train_config(args: argparse.Namespace) -> list[Any]:
@@ -434,11 +498,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=None if args.progress is None else args.progress,
         verbose=not args.quiet,
         callbacks=check_cli.train_callbacks(args),
+        stop_on_nonfinite=not args.keep_going,
     )
-    if resuming:
+    if resuming and cr.train.find_checkpoint(out) is None:
+        say(f"{out} has no checkpoint yet (its run stopped before the first epoch ended): "
+            "starting it from scratch with its config")  # fmt: skip
+    elif resuming:
         try:
             trainer.load_checkpoint()
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"cannot resume {out}: {e}") from None
         if trainer.epoch >= config["epochs"]:
             say(f"{out} has completed {trainer.epoch} epochs already (raise --epochs to go on)")
@@ -452,12 +520,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{config['num_classes']} {config['activation']} MLP, {config['optimizer']} "
             f"lr {config['lr']:g}, reg {config['reg']:g}; run directory {out}")  # fmt: skip
     trainer.fit()
+    if trainer.diverged is not None:
+        print(f"chainrule train: error: {_diverged(trainer, out)}", file=sys.stderr)
+        return 1
     if trainer.interrupted:
         say(f"resume with: chainrule train --resume {out}")
         return 130
     test_loss, test_acc = cr.train.evaluate(model, *splits.test)
     say(f"test accuracy {test_acc:.2%} (loss {test_loss:.4f}) on {len(splits.test[1])} samples")
     return 0
+
+
+def _diverged(trainer: Any, out: Path) -> str:
+    d = trainer.diverged
+    kept = (
+        f"the last finite checkpoint (epoch {trainer.epoch}) is kept in {out}"
+        if cr.train.find_checkpoint(out) is not None
+        else "no checkpoint was saved"
+    )
+    return (
+        f"the loss became {d['loss']} at epoch {d['epoch']}, step {d['step']}: stopped; {kept} "
+        "(lower --lr, or --keep-going to train on)"
+    )
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -488,9 +572,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pred = scores.argmax(axis=1)
     loss, acc = cr.train.evaluate(model, x, y)
     try:
-        epoch = json.loads((ckpt / "state.json").read_text())["epoch"]
-    except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"{ckpt / 'state.json'}: unreadable checkpoint state ({e})") from None
+        epoch = cr.train.checkpoint.read_state(ckpt)["epoch"]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     print(f"{args.run} (epoch {epoch}) on {spec} {args.split}: {len(y)} samples")
     print(f"accuracy {acc:.2%}  loss {loss:.4f}")
     print("confusion matrix (rows: true class, columns: predicted):")
@@ -588,6 +672,19 @@ def _tune_process() -> None:
         perf.tune_malloc()
 
 
+def _os_error(e: OSError) -> str:
+    """An OSError as one line that names the path and what to do."""
+    where = f"cannot write {e.filename}" if e.filename else "cannot write the run"
+    hint = {
+        errno.ENOSPC: "the disk is full: free some space, then continue with --resume",
+        errno.EACCES: "permission denied: choose a directory you can write (--out)",
+        errno.EEXIST: "a file is in the way: remove it or choose another --out",
+        errno.ENOTDIR: "a file is in the way: remove it or choose another --out",
+        errno.ENOENT: "no such directory: check the path",
+    }.get(e.errno or 0, e.strerror or str(e))
+    return f"{where}: {hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns its exit status."""
     parser = build_parser()
@@ -598,7 +695,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog = f"chainrule {args.command}"
         if args.command in ("train", "evaluate", "demo"):
             _tune_process()
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        finally:
+            while _HELD:
+                runlock.release(_HELD.pop())
     except UsageError as e:
         message = str(e)
     except DataError as e:
@@ -618,8 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as e:  # cannot write the run directory, disk full, ...
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
+        message = _os_error(e)
     # argparse already names the subcommand in its own errors
     print(message if message.startswith("chainrule") else f"{prog}: error: {message}",
           file=sys.stderr)  # fmt: skip

@@ -174,10 +174,12 @@ class Optimizer:
         self._bound: list[np.ndarray] = [p._writable() for p in params]
         self._chunks: list[list[tuple[Any, ...]] | None] = [None] * len(params)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``.grad = None``)."""
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient (``.grad = None``); with ``set_to_none=False``
+        fill each existing gradient with zeros instead (as in PyTorch)."""
+        from chainrule.nn.module import zero_grads
+
+        zero_grads(self.params, set_to_none)
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""

@@ -64,6 +64,11 @@ PathLike = str | os.PathLike[str]
 
 def _prepare(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if not isinstance(state, Mapping):
+        if callable(getattr(state, "state_dict", None)):  # a Module or an optimizer
+            raise TypeError(
+                f"save: got a {type(state).__name__}, not its arrays: pass its state_dict(), "
+                f"as in cr.save(model.state_dict(), path)"
+            )
         raise TypeError(f"save: expected a dict of name -> array, got {type(state).__name__}")
     arrays: dict[str, np.ndarray] = {}
     for name, value in state.items():
@@ -110,6 +115,20 @@ def _write_array(f: BinaryIO, arr: np.ndarray) -> None:
         f.write(arr.data)  # C-contiguous: the raw bytes, no copy
 
 
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (or directory) gets from the process's umask, as ``open`` gives:
+    temporary files start at 0600 (0700), so an atomic write sets this before its rename.
+
+    >>> old = os.umask(0o022)
+    >>> oct(umask_mode()), oct(umask_mode(directory=True))
+    ('0o644', '0o755')
+    >>> _ = os.umask(old)
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def save(
     state_dict: Mapping[str, Any], path: PathLike, metadata: Mapping[str, str] | None = None
 ) -> None:
@@ -140,6 +159,7 @@ def save(
                 _write_array(f, arr)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -179,6 +199,8 @@ def _read_header(f: BinaryIO, path: str, size: int) -> tuple[dict[str, Any], int
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         raise fail(f"the header is not valid JSON ({e})") from None
+    except RecursionError:
+        raise fail("the header's JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise fail("the header is not a JSON object")
     return header, 8 + n
@@ -195,6 +217,11 @@ def _entries(
         not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values())
     ):
         raise fail("__metadata__ must map strings to strings")
+    for text in [*header, *(meta or {}), *(meta or {}).values()]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (the reference reader refuses it too)
+            raise fail(f"{text!r} in the header is not valid Unicode") from None
     entries = []
     for name, info in header.items():
         if name == "__metadata__":
@@ -207,6 +234,11 @@ def _entries(
         shape, offs = info["shape"], info["data_offsets"]
         if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < 2**53 for d in shape):
             raise fail(f"entry {name!r} has an invalid shape {shape!r}")
+        count = 1
+        for d in shape:  # as the reference reader: no partial product may overflow
+            count *= d
+            if count * dtype.itemsize >= 2**63:
+                raise fail(f"entry {name!r}: shape {shape} overflows the size of an array")
         if (
             not isinstance(offs, list)
             or len(offs) != 2

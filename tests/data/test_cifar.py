@@ -152,3 +152,41 @@ def test_guard_refuses_any_other_global(module: str, name: str) -> None:
     payload = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"."
     with pytest.raises(pickle.UnpicklingError, match=f"refused to load global {module}.{name}"):
         RestrictedUnpickler(io.BytesIO(payload)).load()
+
+
+# -- issue 15: arrays that claim more than the file holds, memo bombs, labels not 1-D -----------
+
+
+class _ZeroStride:
+    """Pickles as ndarray(shape, uint8, buffer=1 byte, strides=0): 10^9 images from one byte."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (np.ndarray, ((10**9, 3072), np.dtype(np.uint8), b"\x00", 0, (0, 0)))
+
+
+def _write_batch(tmp_path: Path, batch: dict[str, object]) -> None:
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batch, protocol=4))
+
+
+def test_zero_stride_images_are_refused(tmp_path: Path) -> None:
+    _write_batch(tmp_path, {"data": _ZeroStride(), "labels": [0]})
+    with pytest.raises(DataError, match=r"claims 1000000000 images .* but the file holds"):
+        load_cifar10(tmp_path, "test")
+
+
+def test_memo_bomb_labels_are_refused(tmp_path: Path) -> None:
+    row = [0] * 100
+    labels = [row] * 4  # 3 KB of pickle that np.asarray would make 2-D (or huge, nested)
+    _write_batch(tmp_path, {"data": np.zeros((4, 3072), np.uint8), "labels": labels})
+    assert len(pickle.dumps(labels, protocol=4)) < 300  # the rows are one memoized object
+    with pytest.raises(DataError, match=r"'labels' must be a list of 4 ints"):
+        load_cifar10(tmp_path, "test")
+
+
+def test_labels_that_are_not_1d_are_refused(tmp_path: Path) -> None:
+    batch = {"data": np.zeros((4, 3072), np.uint8), "labels": np.zeros((4, 2), np.int64)}
+    _write_batch(tmp_path, batch)
+    with pytest.raises(
+        DataError, match=r"'labels' must be a 1-D integer array, got shape \(4, 2\)"
+    ):
+        load_cifar10(tmp_path, "test")

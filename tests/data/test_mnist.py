@@ -102,3 +102,58 @@ def test_read_idx_gzip_detected_by_content(tmp_path: Path) -> None:
     path = tmp_path / "labels-without-gz-suffix"
     path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 3]))))
     assert read_idx(path, 0x0801).tolist() == [1, 2, 3]
+
+
+# -- issue 15: hostile IDX files ----------------------------------------------------------------
+
+
+def _header(magic: int, *dims: int) -> bytes:
+    import struct
+
+    return struct.pack(f">I{len(dims)}I", magic, *dims)
+
+
+def test_dims_whose_product_overflows_int64(tmp_path: Path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(_header(0x803, 2**22, 2**22, 2**20) + bytes(16))
+    with pytest.raises(DataError, match=r"claims 18446744073709551616 bytes"):
+        read_idx(path, 0x803)
+
+
+def test_zero_images(tmp_path: Path) -> None:
+    write_mnist(tmp_path, "train", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64), False)
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: holds no images"):
+        load_mnist(tmp_path)
+
+
+def test_train_and_test_image_sizes_differ(tmp_path: Path) -> None:
+    from chainrule.data import load_splits
+
+    X, y = _sample(20)
+    write_mnist(tmp_path, "train", X, y, gz=False)
+    write_mnist(tmp_path, "test", X[:5, :20, :20].copy(), y[:5], gz=False)
+    with pytest.raises(DataError, match=r"train images are 28x28, the test images 20x20"):
+        load_splits(f"mnist:{tmp_path}")
+
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    import tracemalloc
+    import zlib
+
+    bomb = 64 * 2**20  # 64 MiB of zeros after a header that claims 10 labels
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
+    parts = [comp.compress(_header(0x801, 10) + bytes(10))]
+    chunk = bytes(2**20)
+    parts += [comp.compress(chunk) for _ in range(bomb // len(chunk))]
+    parts.append(comp.flush())
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(b"".join(parts))
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="has trailing bytes"):
+            read_idx(path, 0x801)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak

@@ -22,6 +22,7 @@ from chainrule.data.errors import DataError
 _RECORD = 1 + 3 * 32 * 32
 _TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 _TEST = ["test_batch"]
+_MAX_PICKLE = 2**28  # 256 MiB: a python-release batch is 31 MB
 
 
 def _allowed() -> dict[tuple[str, str], Any]:
@@ -76,8 +77,15 @@ def _get(batch: dict[Any, Any], key: str) -> Any:
 
 def _read_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
+        if path.stat().st_size > _MAX_PICKLE:
+            raise DataError(
+                f"{path}: {path.stat().st_size} bytes, more than a CIFAR-10 python batch "
+                f"(about 31 MB) can be; refused above {_MAX_PICKLE}"
+            )
         raw = path.read_bytes()
         batch = RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except DataError:
+        raise
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e})") from e
     except Exception as e:  # any failure of a corrupt or hostile pickle is a data error
@@ -89,8 +97,23 @@ def _read_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: 'data' must be a uint8 array (N, 3072)")
     if data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: 'data' has shape {data.shape}, expected (N, 3072)")
-    if not isinstance(labels, list | np.ndarray) or len(labels) != len(data):
+    # an array may claim more than the file holds (zero strides over a short buffer): its bytes
+    # must be its own, laid out plainly, and no more than the file's
+    if not data.flags.c_contiguous or 0 in data.strides or data.nbytes > len(raw):
+        raise DataError(
+            f"{path}: 'data' claims {len(data)} images ({data.nbytes} bytes) but the file "
+            f"holds {len(raw)} bytes"
+        )
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.nbytes > len(raw):
+            raise DataError(
+                f"{path}: 'labels' must be a 1-D integer array, got shape {labels.shape} of "
+                f"{labels.dtype}"
+            )
+    elif not isinstance(labels, list) or not all(type(v) is int for v in labels):
         raise DataError(f"{path}: 'labels' must be a list of {len(data)} ints")
+    if len(labels) != len(data):
+        raise DataError(f"{path}: 'labels' has {len(labels)} entries, 'data' {len(data)} images")
     try:
         y = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as e:

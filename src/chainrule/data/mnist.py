@@ -8,10 +8,12 @@ labels ``0x00000801`` (N,).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,19 +34,15 @@ def _find(directory: Path, prefix: str, what: str, ndim: int) -> Path:
     raise DataError(f"{directory}: no MNIST file {stems[0]} (or .gz, or {stems[1]})")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic."""
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw)
-        return raw
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+MAX_BYTES = 2**31  # 2 GiB: MNIST's largest file holds 47 MB; a header claiming more is damaged
 
 
 def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
     """One IDX file of unsigned bytes as an ndarray, checking its magic number and size.
+
+    The header is read and checked first; a gzipped file is then decompressed as a stream of at
+    most the bytes its header claims (plus one, to see trailing data), so a small ``.gz`` that
+    inflates to gigabytes is refused after reading that much, not after inflating it all.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "labels-idx1-ubyte"
@@ -53,10 +51,21 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
     array([7, 2, 1], dtype=uint8)
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, no header)")
-    (found,) = struct.unpack(">I", raw[:4])
+    try:
+        with open(path, "rb") as raw_file:
+            gz = raw_file.read(2) == b"\x1f\x8b"
+            raw_file.seek(0)
+            f = gzip.GzipFile(fileobj=raw_file) if gz else raw_file
+            return _read_idx_stream(f, path, magic)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({e})") from e
+
+
+def _read_idx_stream(f: Any, path: Path, magic: int) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(head)} bytes, no header)")
+    (found,) = struct.unpack(">I", head)
     if found != magic:
         raise DataError(
             f"{path}: not an IDX file of this kind (magic number 0x{found:08x}, "
@@ -64,16 +73,23 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
         )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        kind = "truncated" if len(raw) < expected else "has trailing bytes"
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, need {header})")
+    shape = struct.unpack(f">{ndim}I", dims)
+    count = math.prod(shape)  # Python ints: no overflow
+    if count > MAX_BYTES:
         raise DataError(
-            f"{path}: {kind}: {len(raw)} bytes, the header's shape {shape} needs {expected}"
+            f"{path}: the header's shape {shape} claims {count} bytes, more than the "
+            f"{MAX_BYTES} an MNIST file can hold: is it damaged?"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    body = f.read(count + 1)
+    expected = header + count
+    if len(body) != count:
+        kind = "truncated" if len(body) < count else "has trailing bytes"
+        size = f"{header + len(body)} bytes" if len(body) < count else "more bytes"
+        raise DataError(f"{path}: {kind}: {size}, the header's shape {shape} needs {expected}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
 def load_mnist(
@@ -104,6 +120,8 @@ def load_mnist(
     labels_path = _find(directory, _PREFIX[kind], "labels", 1)
     X = read_idx(images_path, _IMAGE_MAGIC)
     y = read_idx(labels_path, _LABEL_MAGIC).astype(np.int64)
+    if len(X) == 0:
+        raise DataError(f"{images_path}: holds no images")
     if len(X) != len(y):
         raise DataError(
             f"{images_path}: {len(X)} images but {labels_path.name} has {len(y)} labels"

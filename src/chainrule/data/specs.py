@@ -72,6 +72,11 @@ def load_raw(spec: str) -> tuple[Splits, Standardizer]:
     if kind == "mnist":
         X, y = mnist.load_mnist(directory, "train")
         test = mnist.load_mnist(directory, "test")
+        if X.shape[1:] != test[0].shape[1:]:
+            raise DataError(
+                f"{directory}: the train images are {'x'.join(map(str, X.shape[1:]))}, the "
+                f"test images {'x'.join(map(str, test[0].shape[1:]))}: they must match"
+            )
         n_val = 5000
     else:
         X, y = cifar.load_cifar10(directory, "train")

@@ -13,7 +13,7 @@
 (2, 16)
 """
 
-from chainrule.nn import functional, init, losses2
+from chainrule.nn import functional, init, losses2, utils
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.nn.activations2 import (
     GELU,
@@ -28,7 +28,7 @@ from chainrule.nn.activations2 import (
     Softplus,
     Softsign,
 )
-from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
+from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
@@ -46,6 +46,7 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
+    "Identity",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
@@ -72,4 +73,5 @@ __all__ = [
     "tune_blas",
     "tune_malloc",
     "tuned_blas",
+    "utils",
 ]

@@ -207,6 +207,24 @@ class BatchNorm1d(module.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
+class Identity(module.Module):
+    """Return the input unchanged (a placeholder layer, as in PyTorch); takes and ignores any
+    arguments.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> x = cr.tensor([1.0, 2.0])
+    >>> nn.Identity(54, unused="x")(x) is x
+    True
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
 class Flatten(module.Module):
     """Reshape (N, d1, d2, ...) to (N, d1 * d2 * ...), e.g. images to rows for Linear.
 

@@ -17,7 +17,7 @@ same in ``named_parameters()``, ``state_dict()`` and the files ``chainrule.save`
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -50,6 +50,15 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+def zero_grads(params: Iterable[Any], set_to_none: bool = True) -> None:
+    """``.grad = None`` for each parameter, or (``set_to_none=False``) its gradient zeroed."""
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:  # new zeros: a gradient array may be shared with another tensor's
+            p.grad = _tensor.Tensor._wrap(np.zeros_like(p.grad.data), False)
 
 
 class Module:
@@ -204,10 +213,36 @@ class Module:
         """Evaluation mode (Dropout is the identity, BatchNorm uses running statistics)."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``.grad = None``: the next backward sets it)."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient (``.grad = None``: the next backward sets it);
+        with ``set_to_none=False``, fill each existing gradient with zeros instead.
+
+        >>> from chainrule import nn
+        >>> lin = nn.Linear(2, 1); (lin(nn.Parameter([[1.0, 2.0]])).sum()).backward()
+        >>> lin.zero_grad(set_to_none=False); lin.weight.grad.tolist()
+        [[0.0], [0.0]]
+        >>> lin.zero_grad(); lin.weight.grad is None
+        True
+        """
+        zero_grads(self.parameters(), set_to_none)
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn(module)`` on every submodule (children first), then on self; returns self,
+        as in PyTorch (for custom initialization, say).
+
+        >>> import numpy as np
+        >>> from chainrule import nn
+        >>> def init(m):
+        ...     if isinstance(m, nn.Linear):
+        ...         m.weight.data[...] = 0.5
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1)).apply(init)
+        >>> float(net[2].weight.data.sum())
+        1.0
+        """
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def to(self, dtype: Any) -> Module:
         """Convert every parameter and floating-point buffer to the float ``dtype``; returns

@@ -8,7 +8,9 @@ A checkpoint is a directory ``checkpoint/`` in the run directory holding
   the random generators, the metrics so far.
 
 The directory is written whole under a temporary name and swapped in by renames, so a crash at any
-moment leaves either the old checkpoint or the new one, never a mix.
+moment leaves either the old checkpoint or the new one, never a mix; ``find_checkpoint`` finds
+whichever is complete, and the next save (``recover_checkpoint``) puts it back in place and
+removes the leftovers.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
+from chainrule.train import schema
 
 CHECKPOINT = "checkpoint"
 _OLD = ".checkpoint-old"
+_NEW = ".checkpoint-new-"
+_RUN_FILES = ("config.json", "metrics.jsonl", "curves.png", "preprocess.safetensors")
 FORMAT = "chainrule-checkpoint/1"
 
 
@@ -44,6 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, cr.serialization.umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -121,16 +127,18 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     skeleton, opt_arrays = split_state(optimizer_state)
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-new-", dir=run_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=_NEW, dir=run_dir))
+    tmp.chmod(cr.serialization.umask_mode(directory=True))
     try:
         cr.save(model_state, tmp / "model.safetensors")
         cr.save(opt_arrays, tmp / "optimizer.safetensors")
         atomic_write_json(tmp / "state.json", {"format": FORMAT, **state, "optimizer": skeleton})
         final, old = run_dir / CHECKPOINT, run_dir / _OLD
-        if old.exists():
-            shutil.rmtree(old)
+        recover_checkpoint(run_dir, keep=tmp)  # a complete checkpoint/ if there is any
         if final.exists():
-            final.rename(old)  # from here until the next rename, load_checkpoint reads old
+            if old.exists():
+                shutil.rmtree(old)  # checkpoint/ is complete: old is a leftover
+            final.rename(old)  # from here until the next rename, find_checkpoint reads old
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -139,28 +147,83 @@ def save_checkpoint(
     return final
 
 
-def find_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The checkpoint directory of a run (or the previous one, if a swap was cut short)."""
+def _complete_new(run_dir: Path, skip: Path | None = None) -> list[Path]:
+    """The complete ``.checkpoint-new-*`` directories (``state.json`` is written last), newest
+    first."""
+    found = [p for p in run_dir.glob(_NEW + "*") if p != skip and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: (p / "state.json").stat().st_mtime_ns, reverse=True)
+
+
+def find_checkpoint(run_dir: str | os.PathLike[str], _skip: Path | None = None) -> Path | None:
+    """The checkpoint directory of a run; if a swap was cut short, the complete one it left
+    (the new one fully written, or the previous one moved aside).
+
+    >>> import tempfile, pathlib
+    >>> find_checkpoint(tempfile.mkdtemp()) is None
+    True
+    """
     run_dir = Path(run_dir)
-    for name in (CHECKPOINT, _OLD):
-        if (run_dir / name / "state.json").is_file():
-            return run_dir / name
+    if (run_dir / CHECKPOINT / "state.json").is_file():
+        return run_dir / CHECKPOINT
+    new = _complete_new(run_dir, _skip)
+    if new:
+        return new[0]
+    if (run_dir / _OLD / "state.json").is_file():
+        return run_dir / _OLD
     return None
+
+
+def recover_checkpoint(run_dir: str | os.PathLike[str], keep: Path | None = None) -> Path | None:
+    """Finish a swap a crash cut short: put the complete checkpoint ``find_checkpoint`` finds
+    back in place as ``checkpoint/``, then remove the leftovers (partial or older
+    ``.checkpoint-new-*`` directories, ``.checkpoint-old``, temporary files) except ``keep``.
+    Returns the checkpoint, or None when there is none.
+
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> (run / ".checkpoint-new-x").mkdir()
+    >>> _ = (run / ".checkpoint-new-x" / "state.json").write_text("{}")
+    >>> recover_checkpoint(run).name, sorted(p.name for p in run.iterdir())
+    ('checkpoint', ['checkpoint'])
+    """
+    run_dir = Path(run_dir)
+    found = find_checkpoint(run_dir, keep)
+    final = run_dir / CHECKPOINT
+    if found is not None and found != final:
+        found.rename(final)
+        found = final
+    if found is None:
+        return None
+    for p in run_dir.glob(_NEW + "*"):
+        if p != keep:
+            shutil.rmtree(p, ignore_errors=True)
+    shutil.rmtree(run_dir / _OLD, ignore_errors=True)
+    for name in _RUN_FILES:  # atomic_write_bytes's temporary files, from a killed writer
+        for p in run_dir.glob(f".{name}.*.tmp"):
+            p.unlink(missing_ok=True)
+    return found
+
+
+def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint directory's ``state.json``, checked against its schema (``train.schema``)."""
+    file = Path(path) / "state.json"
+    try:
+        state = json.loads(file.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise ValueError(f"{file}: unreadable checkpoint state ({e})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{file}: not a {FORMAT} checkpoint")
+    return schema.check_state(state, str(file))
 
 
 def load_checkpoint(
     run_dir: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], Any, dict[str, Any]]:
     """``(model_state, optimizer_state, state)`` saved by ``save_checkpoint`` in ``run_dir``."""
-    path = find_checkpoint(run_dir)
+    path = recover_checkpoint(run_dir)
     if path is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint (expected {CHECKPOINT}/state.json)")
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path / 'state.json'}: unreadable checkpoint state ({e})") from e
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path / 'state.json'}: not a {FORMAT} checkpoint")
+    state = read_state(path)
     model_state = cr.load(path / "model.safetensors")
     optimizer_state = join_state(state.pop("optimizer"), cr.load(path / "optimizer.safetensors"))
     return model_state, optimizer_state, state

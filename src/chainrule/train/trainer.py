@@ -59,6 +59,9 @@ class Trainer:
     terminal); ``verbose`` prints one summary line per epoch. Each callback is called as
     ``callback(trainer)`` after every optimizer step; raising ``KeyboardInterrupt`` in one stops the
     run like Ctrl-C does. ``scheduler`` (e.g. ``optim.StepLR``) is stepped after each epoch.
+    With ``stop_on_nonfinite`` (the default) the first nan or inf loss stops the run before
+    that step's update, saves nothing (the last checkpoint, of finite weights, stays) and sets
+    ``trainer.diverged`` to its epoch, step and loss.
     ``fit`` runs inside ``nn.tuned_blas()`` unless ``tune_blas`` is False: NumPy's OpenBLAS
     threads stop spinning soon after each matrix product while it trains (measured here: a
     784-512-512-10 step took 3.3 ms instead of 5.7 ms while the host was busy), and get
@@ -93,6 +96,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         eval_batch_size: int = 1024,
         tune_blas: bool = True,
+        stop_on_nonfinite: bool = True,
     ) -> None:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"Trainer: epochs must be a positive int, got {epochs!r}")
@@ -121,6 +125,9 @@ class Trainer:
         self.step = 0  # optimizer steps taken
         self.last_loss = float("nan")
         self.interrupted = False
+        self.stop_on_nonfinite = stop_on_nonfinite
+        # {"epoch", "step", "loss"} of the first nan/inf loss, when that stopped the run
+        self.diverged: dict[str, Any] | None = None
         self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
         self._stop = False
         self._last_plot = 0.0
@@ -139,18 +146,29 @@ class Trainer:
             if not isinstance(epochs, int) or epochs < 1:
                 raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
             self.epochs = epochs
-        self.interrupted, self._stop = False, False
+        self.interrupted, self._stop, self.diverged = False, False, None
         if self.out_dir is not None and parallel.dist.is_main():
             self.out_dir.mkdir(parents=True, exist_ok=True)
         spin = perf.tuned_blas() if self.tune_blas else contextlib.nullcontext()
-        with self._sigint_stops(), spin:
+        # a diverging run overflows: its nan/inf losses are reported (or stop it), not warned
+        with (
+            self._sigint_stops(),
+            spin,
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             while self.epoch < self.epochs and not self._stop:
                 if self.loader.epoch == self.epoch:  # a resumed run may have finished the batches
                     self._train_epoch()
                 if self._stop and self.loader.epoch == self.epoch:
                     break  # stopped mid-epoch: the checkpoint keeps the position
                 self._end_epoch()
-        if self._stop:
+        if self.diverged is not None:
+            d = self.diverged
+            self._log(f"stopped: the loss became {d['loss']} at epoch {d['epoch']}, step "
+                      f"{d['step']}; " + ("the last finite checkpoint is kept"
+                      if checkpoint.find_checkpoint(self.out_dir or "") is not None
+                      and self.out_dir is not None else "nothing saved"))  # fmt: skip
+        elif self._stop:
             self.interrupted = True
             self._log("interrupted: " + self._saved_where())
             self._save()
@@ -181,6 +199,15 @@ class Trainer:
                 loss = loss_fn(scores, yb)
                 if reg > 0:
                     loss = loss + functional.l2_penalty(parallel.dist.unwrap(model), reg)
+                if self.stop_on_nonfinite and _nonfinite(float(loss.data)):
+                    # stop before this step's update: the model keeps its last finite weights
+                    self.diverged = {
+                        "epoch": self.epoch + 1,
+                        "step": self.step + 1,
+                        "loss": float(loss.data),
+                    }
+                    self._stop = True
+                    break
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -352,6 +379,14 @@ class Trainer:
         self._running = dict(state["running"])
         if not parallel.dist.is_main():  # rank 0 carries the saved sums of all ranks
             self._running.update(loss_sum=0.0, correct=0, seen=0)
+
+
+def _nonfinite(loss: float) -> bool:
+    """Whether this step's loss is nan or inf (on any rank, on several: all stop together)."""
+    bad = not math.isfinite(loss)
+    if parallel.active():
+        bad = bool(parallel.dist.all_reduce(np.array([float(bad)]), op="sum")[0])
+    return bad
 
 
 def _optimizer_state(optimizer: Any) -> dict[str, Any]:

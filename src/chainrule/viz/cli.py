@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
+
+import numpy as np
 
 from chainrule.viz import expr, layout
 
@@ -56,7 +59,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="show the Jacobian of each vectorized gate and the VJP backprop computes instead",
     )
     p.add_argument(
-        "--precision", type=int, default=None, metavar="N", help="decimals shown (default 2 or 3)"
+        "--precision",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decimals shown for every value and gradient, in the text and the pictures, "
+        "0 to 12 (default: 2, or 3 where a value needs them)",
     )
     p.set_defaults(func=handler)
     return p
@@ -73,7 +81,11 @@ def handler(args: argparse.Namespace) -> int:
         return _fail(f"--precision must be between 0 and 12, got {args.precision}")
     try:
         values = expr.parse_assignments(args.values)
-        explanation = expr.explain_expression(args.expression, values, precision=args.precision)
+        # log(0), 0/0, overflow: the explanation prints the inf or nan; no NumPy warning with
+        # chainrule's source paths on stderr
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            explanation = expr.explain_expression(args.expression, values, precision=args.precision)
     except expr.ExpressionError as e:
         return _fail(str(e))
     print(explanation)

@@ -176,6 +176,8 @@ def _scalar(x: Any, p: int) -> str:
         return "nan"
     if np.isinf(x):
         return "inf" if x > 0 else "-inf"
+    if x != 0 and not 0.5 * 10.0**-p <= abs(x) < 1e6:
+        return f"{x:.{max(p, 1)}e}"  # too small to show in p decimals, or too long: 1.00e-07
     s = f"{x:.{p}f}"
     return s[1:] if s.startswith("-") and float(s) == 0 else s
 

@@ -140,7 +140,14 @@ class ParsedExpression:
 def _value_array(name: str, v: Any) -> np.ndarray:
     if isinstance(v, str):
         v = parse_value(name, v)
-    a = np.array(v, dtype=np.float64)
+    try:
+        a = np.array(v, dtype=np.float64)
+    except ValueError:
+        raise ExpressionError(
+            f"the value of {name} is ragged: every row of a nested list needs the same length"
+        ) from None
+    if a.size == 0:
+        raise ExpressionError(f"the value of {name} is empty: give at least one number")
     if a.size > MAX_ELEMENTS:
         raise ExpressionError(f"variable {name!r} has {a.size} elements; at most {MAX_ELEMENTS}")
     return a
@@ -257,6 +264,12 @@ def explain_expression(text: str, values: Mapping[str, Any], **options: Any) -> 
     parsed = parse_expression(text)
     leaves: dict[str, Any] = {}
     out = parsed.evaluate(values, leaves)
+    if out.data.size != 1 and "gradient" not in options:
+        raise ExpressionError(
+            f"f = {text.strip()} is not a number but an array of shape {out.data.shape}: "
+            "explain a scalar, "
+            f"such as sum({text.strip()})"
+        )
     options.setdefault("title", f"f = {text.strip()}")
     names = dict(leaves) if out._node is None else {**leaves, "f": out}
     return explanation.explain(out, names=names, **options)

@@ -21,6 +21,7 @@ import tempfile
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from chainrule.serialization import umask_mode
 from chainrule.viz import layout as layout_mod
 
 VALUE_COLOR = "#1b7f1b"
@@ -38,6 +39,7 @@ def atomic_write(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
