@@ -15,6 +15,7 @@
 
 from chainrule.nn import functional, init
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvNet, MaxPool2d
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
@@ -23,8 +24,13 @@ from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
 __all__ = [
     "ELU",
     "MLP",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvNet",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
@@ -32,6 +38,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MSELoss",
+    "MaxPool2d",
     "Maxout",
     "Module",
     "ModuleList",
