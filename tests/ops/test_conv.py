@@ -252,3 +252,14 @@ def test_conv2d_module_kaiming_init_and_state_dict_round_trip(tmp_path: Any) -> 
     other.load_state_dict(cr.load(path))
     other.eval()
     np.testing.assert_array_equal(net(x).data, other(x).data)
+
+
+def test_the_module_graph_shows_conv_and_pool_boxes_with_shapes_and_gradient_norms() -> None:
+    nn.init.seed(0)
+    net = nn.ConvNet((1, 8, 8), [4], [8], 3)
+    x = cr.tensor(RNG.standard_normal((2, 1, 8, 8)).astype(np.float32))
+    e = cr.explain(F.cross_entropy(net(x), np.zeros(2, np.int64)))
+    conv, pool = e.node("convnet.0"), e.node("convnet.3")
+    assert conv.label == "Conv2d(1 -> 4, 3x3)" and pool.label == "MaxPool2d(2x2)"
+    assert conv.caption[0] == "out 2x4x8x8" and pool.caption[0] == "out 2x4x4x4"
+    assert conv.caption[1].startswith("|grad| ")
