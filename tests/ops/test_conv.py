@@ -263,3 +263,17 @@ def test_the_module_graph_shows_conv_and_pool_boxes_with_shapes_and_gradient_nor
     assert conv.label == "Conv2d(1 -> 4, 3x3)" and pool.label == "MaxPool2d(2x2)"
     assert conv.caption[0] == "out 2x4x8x8" and pool.caption[0] == "out 2x4x4x4"
     assert conv.caption[1].startswith("|grad| ")
+
+
+def test_the_jacobian_lens_names_a_convs_structure() -> None:
+    from chainrule.viz import jacobian
+
+    x = cr.tensor(RNG.standard_normal((1, 2, 5, 5)), requires_grad=True)
+    w = cr.tensor(RNG.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    e = cr.explain(F.max_pool2d(F.conv2d(x, w, padding=1), 2).sum())
+    conv = next(n for n in e.nodes if n.label == "conv2d")
+    dx = jacobian.lens(e, conv).parts[0]
+    assert dx.structure.startswith("sparse, banded:") and "at most 18 per row" in dx.structure
+    assert "weight sharing: only 54 distinct" in dx.structure  # the 3*2*3*3 weights
+    pool = next(n for n in e.nodes if n.label == "maxpool2d")
+    assert "max routes" in jacobian.lens(e, pool).parts[0].structure
