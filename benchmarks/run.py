@@ -28,6 +28,9 @@ sys.path.insert(0, str(HERE))
 
 from harness import Row, machine  # noqa: E402
 
+# RESULTS.md from this line on is written by hand (studies run on their own), and kept
+KEEP = "<!-- below: studies run on their own; benchmarks/run.py keeps this part -->"
+
 
 def fmt(v: float) -> str:
     if v >= 100:
@@ -107,6 +110,8 @@ def main() -> int:
     spread: dict[tuple[str, str], str] = {}
     for name in names:
         module = importlib.import_module(name)
+        if not hasattr(module, "run"):  # a standalone study (w7_diagnose): run it by itself
+            continue
         rounds = []
         for k in range(max(1, args.rounds)):
             t0 = time.perf_counter()
@@ -138,6 +143,9 @@ def main() -> int:
             "",
         ]
     )
+    results = HERE / "RESULTS.md"
+    if results.exists() and KEEP in results.read_text():  # the hand-written studies stay
+        report += "\n" + KEEP + results.read_text().split(KEEP, 1)[1]
     print(report)
     if not args.no_write and not args.only:
         for name, text in (

@@ -57,3 +57,12 @@ def test_help_explains_conv(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--conv C [C ...]" in text and "ThreeLayerConvNet" in text
+
+
+def test_find_lr_builds_the_convnet_on_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data", "digits", "--conv", "4", "--hidden", "8", "--find-lr"]) == 0
+    assert "suggested learning rate" in capsys.readouterr().out
+    assert cli.main(["train", "--conv", "4", "4", "4", "4", "--find-lr"]) == 2

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, engine, function, ops
-from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import arithmetic, elementwise, linalg, reduce, registry
 from chainrule.ops import shape as shape_ops
 
 _FLOAT_KINDS = "f"
@@ -90,19 +90,9 @@ class Tensor(function.TensorBase):
         self._version = 0
         self._meta: dict[str, Any] | None = None
 
-    @staticmethod
-    def _wrap(data: np.ndarray, requires_grad: bool = False) -> Tensor:
-        """Fast constructor, no conversion and no checks: for an op's output, a gradient, or a
-        leaf made from a number (``chainrule.tensor``); the engine builds every ``.grad``
-        with it."""
-        t = _new(Tensor)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t._node = None
-        t._version = 0
-        t._meta = None
-        return t
+    # Fast constructor, no conversion and no checks: for an op's output, a gradient, or a leaf
+    # made from a number (``chainrule.tensor``); the engine builds every ``.grad`` with it.
+    _wrap = staticmethod(function.wrap)
 
     # -- NumPy interoperability -----------------------------------------------------------------
 
@@ -237,8 +227,14 @@ class Tensor(function.TensorBase):
         return self
 
     def astype(self, dtype: Any) -> Tensor:
-        """A copy converted to dtype; differentiable between float types."""
-        return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+        """A copy converted to dtype; differentiable between float types.
+
+        To a non-float dtype the result is outside the graph (integers have no gradient).
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            return Tensor._wrap(np.asarray(self.data.astype(dtype)))
+        return elementwise.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -403,27 +399,41 @@ class Tensor(function.TensorBase):
         self._writable()[_index(index)] = self._value(value)
 
     def _iop(
-        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[], Tensor]
+        self, other: Any, inplace: Callable[[Any], Tensor], outplace: Callable[[Tensor], Tensor]
     ) -> Tensor:
-        # x += y changes x in place when nothing is being recorded, else rebinds x to x + y.
-        recording = function.GradMode.enabled and (
-            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        )
-        if self._node is None and not recording:
+        """``x op= y`` as PyTorch does it: in place on the data while nothing is recorded (so
+        ``with no_grad(): w -= lr * w.grad`` updates the parameter itself); refused on a leaf
+        that requires grad while recording; on any other tensor the op is recorded and ``x``,
+        the same object, becomes its output, with its version bumped (nodes that saved the old
+        value refuse to backward through it)."""
+        if not function.GradMode.enabled:
             return inplace(other)
-        return outplace()
+        if self._node is None and self.requires_grad:
+            raise RuntimeError(
+                "an in-place operator (x += y, -=, *=, /=) on a leaf that requires grad would "
+                "change a value the graph needs and lose the leaf: update parameters inside "
+                "chainrule.no_grad() (as an optimizer step does), or write x = x + y"
+            )
+        if not (self._node is not None or (isinstance(other, Tensor) and other.requires_grad)):
+            return inplace(other)  # nothing to record: plain data
+        old = _wrap(self.data, self.requires_grad)  # the value before, as the new node's input
+        old._node, old._version = self._node, self._version
+        out = outplace(old)
+        self.data, self._node, self.requires_grad = out.data, out._node, out.requires_grad
+        self._version = function.new_version()
+        return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._iop(other, self.add_, lambda: self + other)
+        return self._iop(other, self.add_, lambda old: old + other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._iop(other, self.sub_, lambda: self - other)
+        return self._iop(other, self.sub_, lambda old: old - other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._iop(other, self.mul_, lambda: self * other)
+        return self._iop(other, self.mul_, lambda old: old * other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._iop(other, self.div_, lambda: self / other)
+        return self._iop(other, self.div_, lambda old: old / other)
 
     # -- arithmetic operators -------------------------------------------------------------------
 
@@ -471,6 +481,40 @@ class Tensor(function.TensorBase):
 
     def __abs__(self) -> Tensor:
         return elementwise.Abs.apply(self)
+
+    # % and // (ops.mathfns); & | ^ ~ on bool or integer tensors, outside the graph (ops.compare)
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.mathfns.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return ops.mathfns.mod(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.mathfns.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.mathfns.floor_divide(other, self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(other, self)
+
+    def __invert__(self) -> Tensor:
+        return ops.compare.invert(self)
 
     # comparisons give boolean tensors outside the graph
     def _cmp(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
@@ -552,6 +596,40 @@ class Tensor(function.TensorBase):
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    # the ndarray methods of issue 11's ops (ops.layout, ops.gather, ops.mathfns)
+    def ravel(self) -> Tensor:
+        return ops.layout.ravel(self)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        return ops.layout.repeat(self, repeats, axis)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return ops.layout.swapaxes(self, axis1, axis2)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return ops.layout.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return ops.layout.trace(self, offset, axis1, axis2)
+
+    def take(self, indices: Any, axis: int | None = None) -> Tensor:
+        return ops.gather.take(self, indices, axis)
+
+    def argsort(self, axis: int = -1) -> Tensor:
+        return ops.gather.argsort(self, axis)
+
+    def round(self) -> Tensor:
+        return ops.mathfns.round(self)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.scan.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None) -> Tensor:
+        return ops.scan.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: Any = None) -> Tensor:
+        return ops.scan.cumprod(self, axis=axis)
 
     def argmax(self, axis: Any = None) -> Tensor:
         return Tensor._wrap(np.asarray(self.data.argmax(axis=axis)))
@@ -657,6 +735,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     dtype('float64')
     """
     if type(data) is float:  # a scalar leaf, the micrograd-style graph's unit: a NumPy scalar
+        if dtype is None:
+            return _wrap(_float32(data), bool(requires_grad))
         try:
             scalar = _SCALAR_TYPE.get(dtype)
         except TypeError:  # an unhashable dtype argument: let the constructor explain
@@ -683,25 +763,11 @@ def _register_ufuncs() -> None:
 
         return call
 
-    _UFUNCS.update(
-        add=binary(arithmetic.Add),
-        subtract=binary(arithmetic.Sub),
-        multiply=binary(arithmetic.Mul),
-        divide=binary(arithmetic.Div),
-        true_divide=binary(arithmetic.Div),
-        power=binary(arithmetic.Pow),
-        maximum=binary(elementwise.Maximum),
-        minimum=binary(elementwise.Minimum),
-        matmul=binary(linalg.MatMul),
-        negative=arithmetic.Neg.apply,
-        exp=elementwise.Exp.apply,
-        log=elementwise.Log.apply,
-        sqrt=elementwise.Sqrt.apply,
-        absolute=elementwise.Abs.apply,
-        sin=elementwise.Sin.apply,
-        cos=elementwise.Cos.apply,
-        tanh=elementwise.Tanh.apply,
-    )
+    # which gate serves which NumPy ufunc is a fact of the gate (its registry entry)
+    gate: Any
+    for gate, facts in registry.ALL.items():
+        for name in facts.ufuncs:
+            _UFUNCS[name] = binary(gate) if facts.arity == 2 else gate.apply
 
 
 _register_ufuncs()

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_demo(sub)
+    importlib.import_module("chainrule.check_cli").register(sub)  # `check`
     try:
         viz_cli = importlib.import_module("chainrule.viz.cli")  # the `explain` subcommand
     except ModuleNotFoundError as e:
@@ -243,8 +244,16 @@ def _add_train(sub: Any) -> None:
         help="continue the run in DIR from its checkpoint (its config is used; --epochs may "
         "raise the number of epochs)",
     )
+    p.add_argument(
+        "--ranks",
+        type=_positive_int,
+        metavar="N",
+        help="train data-parallel on N MPI ranks (runs mpiexec -n N for you; --batch-size "
+        "stays the global batch) [default: 1, or mpiexec's -n]",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_progress(p)
+    importlib.import_module("chainrule.check_cli").add_train_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -389,10 +398,31 @@ def _features(splits: Any) -> str:
     return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape)) + " images"
 
 
+def _json_train_config(args: argparse.Namespace) -> list[Any]:
+    config, out, resuming = _train_config(args)
+    return [config, str(out), resuming]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train, checkpoint each epoch, print the test accuracy."""
-    config, out, resuming = _train_config(args)
-    say = (lambda *a: None) if args.quiet else print
+    check_cli = importlib.import_module("chainrule.check_cli")
+    if args.find_lr:
+        return int(check_cli.cmd_find_lr(args))
+    from chainrule import distributed as dist
+    from chainrule.train import launch
+
+    if args.ranks is not None and args.ranks > 1 and dist.world_size() == 1:
+        try:
+            return launch.relaunch(args.argv, args.ranks)
+        except launch.LaunchError as e:
+            raise UsageError(str(e)) from None
+    try:  # under MPI rank 0 picks the run directory; the others follow (or share its error)
+        c, o, r = launch.on_main(lambda: _json_train_config(args))
+    except launch.LaunchError:
+        return 2  # rank 0 reports it
+    config, out, resuming = c, Path(o), r
+    main_rank = dist.is_main()
+    say = (lambda *a: None) if args.quiet or not main_rank else print
     images = convnet.is_convnet(config)
     if images and (why := convnet.check(config)) is not None:
         raise UsageError(why)
@@ -409,9 +439,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             num_classes=splits.num_classes,
             chainrule=cr.__version__,
         )
-        out.mkdir(parents=True, exist_ok=True)
-        cr.save(stats.state_dict(), out / PREPROCESS)
-    cr.train.checkpoint.atomic_write_json(out / CONFIG, config)
+        if main_rank:
+            out.mkdir(parents=True, exist_ok=True)
+            cr.save(stats.state_dict(), out / PREPROCESS)
+    if main_rank:
+        cr.train.checkpoint.atomic_write_json(out / CONFIG, config)
     model = build_model(config)
     optimizer, scheduler = build_optimizer(config, model)
     loader = cr.data.DataLoader(*splits.train, batch_size=config["batch_size"], seed=config["seed"])
@@ -426,6 +458,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=None if args.progress is None else args.progress,
         verbose=not args.quiet,
+        callbacks=check_cli.train_callbacks(args),
     )
     if resuming:
         try:
@@ -592,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = "chainrule"
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         prog = f"chainrule {args.command}"
         if args.command in ("train", "evaluate", "demo"):
             _tune_process()

@@ -178,7 +178,9 @@ def grad(
 
 
 _ndarray = np.ndarray
-_SCALAR_TYPES = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic))
+_NUMPY_TYPES = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic)) | {
+    np.ndarray
+}
 
 _FREED = (
     "{op}.backward: trying to backward through the graph a second time, but what the nodes "
@@ -225,8 +227,10 @@ def run(
     nxt = heap.pop()[1] if len(heap) == 1 else None
     # The loop below runs once per node of every backward pass: written for speed. The rare
     # per-node work (in-place checks, output hooks, capture, anomaly mode) hides behind one test.
-    observers = tuple(_OBSERVERS)
-    rare = anomaly or capture_nodes is not None or bool(observers) or create_graph
+    observers = _OBSERVERS
+    rare = anomaly or capture_nodes is not None or create_graph or observers
+    # the walk runs on its root's backend: NumPy's, unless the root gradient is another's
+    foreign = type(root_grads[0]) not in _NUMPY_TYPES and backend.is_foreign(root_grads[0])
     if create_graph:
         prev_mode = function.GradMode.enabled
         function.GradMode.enabled = True  # the backward's own ops are recorded
@@ -282,7 +286,8 @@ def run(
                 data = p.data
                 tg = type(g)
                 # A NumPy scalar of the input's own type has its shape and dtype: nothing to check
-                if tg is not type(data) or tg not in _SCALAR_TYPES:
+                # (another backend's arrays are all one type: always checked)
+                if tg is not type(data) or tg is _ndarray or foreign:
                     try:
                         if g.shape != data.shape:
                             g = unbroadcast(g, data.shape, type(n).__name__)
@@ -311,14 +316,15 @@ def run(
     finally:
         if create_graph:
             function.GradMode.enabled = prev_mode
-    for o in observers:
-        o.end()
+    if rare:
+        for o in observers:
+            o.end()
     if capture is not None:
         for t in capture:
             if t._node is None and t in leaf_grads:
                 captured[t] = _leaf_hooks(t, leaf_grads[t])
         return captured
-    _accumulate_leaves(leaf_grads, root_grads, create_graph)
+    _accumulate_leaves(leaf_grads, root_grads, create_graph, foreign)
     return captured
 
 
@@ -365,7 +371,10 @@ def _leaf_hooks(leaf: Tensor, g: Any) -> Any:
 
 
 def _accumulate_leaves(
-    leaf_grads: dict[Tensor, Any], root_grads: Sequence[Any], graph: bool = False
+    leaf_grads: dict[Tensor, Any],
+    root_grads: Sequence[Any],
+    graph: bool = False,
+    foreign: bool = False,
 ) -> None:
     """Add each leaf's gradient into ``.grad`` (PyTorch semantics: accumulate across calls).
 
@@ -387,7 +396,7 @@ def _accumulate_leaves(
         old = leaf.grad
         if old is not None:
             g = old.data + g
-        elif type(g) is np.ndarray or (type(g) not in _SCALAR_TYPES and backend.is_foreign(g)):
+        elif type(g) is np.ndarray or foreign:
             if seen is None:
                 seen = set(map(id, root_grads))
             if getattr(g, "base", None) is not None or id(g) in seen:

@@ -148,9 +148,10 @@ class TensorBase:
         return tuple(self.data.shape)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        global _Result
         super().__init_subclass__(**kwargs)
         if "concrete" not in TensorBase.__dict__:  # the first subclass: chainrule.Tensor
-            TensorBase.concrete = cls
+            TensorBase.concrete = _Result = cls
 
 
 def wrap(data: Any, requires_grad: bool = False) -> Tensor:
@@ -199,7 +200,7 @@ class Function:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
         # This runs for every op of every graph, so it is written for speed: one and two inputs
         # are unrolled and forward is called without building argument lists.
-        tensor_type = TensorBase
+        tensor_type = _Result  # chainrule.Tensor: its exact type makes isinstance fastest
         fn = _new(cls)
         nargs = len(args)
         try:
@@ -246,7 +247,7 @@ class Function:
             raise _shape_error(cls, args, e) from None
         if type(out) is not _ndarray and not isinstance(out, _generic) and not is_foreign(out):
             out = np.asarray(out)  # 0-d results stay NumPy scalars: their maths is ~8x faster
-        result = _new(tensor_type.concrete)
+        result = _new(tensor_type)
         result.data = out
         result.grad = None
         result._version = 0
@@ -332,6 +333,7 @@ class Function:
 
 
 _new = object.__new__
+_Result: Any = TensorBase  # the type of every result: chainrule.Tensor, once it is defined
 _ndarray = np.ndarray
 _generic = np.generic
 _next_seq = itertools.count().__next__
@@ -350,6 +352,9 @@ _ONE_GRAD = (True,)
 
 
 def _shape_error(cls: type, args: Any, e: ValueError) -> ValueError:
-    """Name the op and the input shapes, not just NumPy's complaint."""
+    """Name the op and the input shapes, not just NumPy's complaint (an AxisError the op
+    raised names them already, and keeps its type: it is an IndexError too)."""
+    if isinstance(e, np.exceptions.AxisError):
+        return e
     shapes = ", ".join(str(np.shape(x.data if isinstance(x, TensorBase) else x)) for x in args)
     return ValueError(f"{cls.__name__} (input shapes {shapes}): {e}")

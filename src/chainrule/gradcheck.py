@@ -86,9 +86,7 @@ def gradcheck(
     from chainrule import _tensor as tensor
     from chainrule import engine, function
 
-    checked = [i for i, t in enumerate(inputs) if isinstance(t, tensor.Tensor) and t.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input Tensor has requires_grad=True")
+    checked = _differentiable_inputs("gradcheck", inputs)
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(
@@ -167,9 +165,7 @@ def gradgradcheck(
     from chainrule import _tensor as tensor
     from chainrule import engine, function
 
-    checked = [i for i, t in enumerate(inputs) if isinstance(t, tensor.Tensor) and t.requires_grad]
-    if not checked:
-        raise ValueError("gradgradcheck: no input Tensor has requires_grad=True")
+    checked = _differentiable_inputs("gradgradcheck", inputs)
     out = fn(*inputs)
     if not isinstance(out, tensor.Tensor):
         raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
@@ -195,3 +191,15 @@ def gradgradcheck(
         return gradcheck(first_derivatives, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
     except GradcheckError as e:
         raise GradcheckError(f"gradgradcheck (second derivatives): {e}") from None
+
+
+def _differentiable_inputs(name: str, inputs: tuple[Any, ...]) -> list[int]:
+    """The positions of the inputs to check: Tensors that require grad (at least one)."""
+    from chainrule import function
+
+    checked = [
+        i for i, t in enumerate(inputs) if isinstance(t, function.TensorBase) and t.requires_grad
+    ]
+    if not checked:
+        raise ValueError(f"{name}: no input Tensor has requires_grad=True")
+    return checked

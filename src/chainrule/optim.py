@@ -35,7 +35,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,27 @@ def _run_parallel(update: Any, jobs: list[tuple[Any, ...]], threads: int) -> Non
             f.result()  # re-raises a worker's exception
 
 
+_step_pre_hooks: dict[int, Callable[[Any], None]] = {}
+
+
+def register_optimizer_step_pre_hook(hook: Callable[[Any], None]) -> Callable[[], None]:
+    """Call ``hook(optimizer)`` at the start of every optimizer's ``step()`` (PyTorch's name);
+    returns a function that removes it. ``chainrule.distributed.DataParallel`` waits for its
+    gradient allreduces here.
+
+    >>> from chainrule import nn, optim
+    >>> seen = []
+    >>> remove = optim.register_optimizer_step_pre_hook(lambda opt: seen.append(opt.steps))
+    >>> w = nn.Parameter([1.0]); w.grad = nn.Parameter([1.0])
+    >>> opt = optim.SGD([w], lr=0.1); opt.step(); remove(); opt.step()
+    >>> seen
+    [0]
+    """
+    key = id(hook)
+    _step_pre_hooks[key] = hook
+    return lambda: _step_pre_hooks.pop(key, None) and None
+
+
 class Optimizer:
     """Base class: holds the parameters, their buffers, ``lr`` and the step count.
 
@@ -160,6 +181,9 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
+        if _step_pre_hooks:
+            for hook in list(_step_pre_hooks.values()):
+                hook(self)
         with function.no_grad():
             self.steps += 1
             version = function.new_version()  # one stamp for every parameter changed now

@@ -201,6 +201,23 @@ def _np_index(index: Any) -> Any:
 
 
 @st.composite
+def index_add_case(d: st.DrawFn) -> Case:
+    """Rows of x scattered into a (n, ...) array of zeros, some rows hit twice (accumulate)."""
+    n = d(st.integers(1, MAX_SIDE))
+    rows = d(st.lists(st.integers(0, n - 1), min_size=1, max_size=5))
+    tail = d(shapes(max_dims=2))
+    x = d(floats((len(rows), *tail)))
+    return Case((x,), {"shape": (n, *tail), "index": np.array(rows)})
+
+
+def _index_add(x: np.ndarray, shape: tuple[int, ...], index: np.ndarray) -> np.ndarray:
+    out = np.zeros(shape, dtype=x.dtype)
+    for k, i in enumerate(index):  # a loop: the independent reference for np.add.at
+        out[i] += x[k]
+    return out
+
+
+@st.composite
 def concatenate_case(d: st.DrawFn) -> Case:
     base = d(shapes(min_dims=1))
     axis = d(one_axis(len(base)))
@@ -422,6 +439,13 @@ ROWS: tuple[Row, ...] = (
         index_case(),
         lambda x, index: x[index],
         lambda x, index: np.asarray(x[_np_index(index)]),
+    ),
+    Row(
+        "index_add",
+        shape_ops.IndexAdd,
+        index_add_case(),
+        lambda x, shape, index: shape_ops.IndexAdd.apply(x, shape=shape, index=index),
+        _index_add,
     ),
     Row(
         "concatenate",

@@ -201,7 +201,7 @@ def test_every_conv_gate_is_reached_first_and_second_order() -> None:
     missing = [op.__name__ for op in gates.CONV_OPS if op not in reached]
     assert not missing, f"conv gates no test reaches: {missing}"
     for op in gates.CONV_OPS:
-        assert op.differentiable_backward and set(op.facts) >= {"function", "family", "local"}
+        assert op.differentiable_backward and op.facts.family == "conv" and op.facts.local
 
 
 # -- shape errors name the layer, the expected and the actual shape -------------------------------

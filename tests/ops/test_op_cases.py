@@ -374,3 +374,56 @@ def test_max_of_a_slice_with_nan_gives_nan_and_no_spurious_warning() -> None:
     assert np.isnan(out.numpy()[0]) and out.numpy()[1] == 3.0
     out.sum().backward()
     np.testing.assert_array_equal(grad_of(x), [[0.0, 0.0], [0.0, 1.0]])
+
+
+# -- conventions at 0 for power, 0-d reductions, axis errors (issue 11's defects) ---------------
+
+
+def _f64(v: float) -> cr.Tensor:
+    return cr.tensor(np.array(v, dtype=np.float64), requires_grad=True)
+
+
+def test_x_to_the_zero_at_zero_has_zero_gradient() -> None:
+    x = _f64(0.0)
+    (x**0.0).backward()
+    assert x.grad is not None and x.grad.item() == 0.0
+
+
+def test_zero_to_the_zero_gradients_follow_pytorch() -> None:
+    x, y = _f64(0.0), _f64(0.0)
+    (x**y).backward()
+    assert x.grad.item() == 0.0 and y.grad.item() == 0.0
+
+
+def test_zero_to_the_x_at_zero_has_zero_gradient() -> None:
+    y = _f64(0.0)
+    (cr.tensor(np.float64(0.0)) ** y).backward()
+    assert y.grad.item() == 0.0
+    z = _f64(2.0)  # away from 0 the usual rule: d/dy 0^y = 0 for y > 0
+    (cr.tensor(np.float64(0.0)) ** z).backward()
+    assert z.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_reductions_of_a_0d_tensor_accept_axis_0_and_minus_1(name: str, axis: int) -> None:
+    x = _f64(1.5)
+    out = getattr(cr, name)(x, axis=axis)
+    assert out.item() == pytest.approx(1.5)  # one element: each reduction gives it back
+    out.backward()
+    assert x.grad.item() == pytest.approx(1.0)
+
+
+def test_reduction_axis_out_of_range_is_an_axis_error_naming_the_op() -> None:
+    with pytest.raises(np.exceptions.AxisError, match=r"sum: axis 2 is out of bounds .* 2 dim"):
+        cr.sum(cr.tensor(np.ones((2, 3))), axis=2)
+
+
+def test_stack_and_concatenate_axis_errors_name_op_axis_and_rank() -> None:
+    t = cr.tensor(np.ones((2, 3)))
+    with pytest.raises(np.exceptions.AxisError, match=r"stack: axis 77 .* 3-dimensional"):
+        cr.stack([t], axis=77)
+    with pytest.raises(ValueError, match=r"concatenate: axis 5 .* 2-dimensional"):
+        cr.concatenate([t, t], axis=5)
+    with pytest.raises(IndexError):  # AxisError is both, so either except works
+        cr.concatenate([t, t], axis=5)

@@ -250,9 +250,11 @@ def test_backward_steps_come_in_the_engines_order():
     for name, t in named.items():
         t.register_hook(lambda g, name=name: ran.append(name))
     e = cr.explain(f, names={**named, "w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2})
+    in_explain = list(ran)  # explain runs the engine's walk, so the hooks run there too
+    ran.clear()
     f.backward()
     steps = [e.nodes[s.node].name for s in e.steps if s.kind == "backward" and s.node is not None]
-    assert [s for s in steps if s in named] == ran
+    assert [s for s in steps if s in named] == ran == in_explain
     assert {n: float(e.gradients[n]) for n in e.gradients} == pytest.approx(
         {t.name: t.grad.item() for t in (w0, x0, w1, x1, w2)}
     )
@@ -280,3 +282,114 @@ def test_grouped_sigmoid_gate_as_on_the_slide():
     }
     assert round(float(e.values["f"]), 2) == 0.73
     assert set(e.node_gradients) == {n.name for n in e.nodes}
+
+
+# -- one walk: the explanation's numbers are backward()'s -----------------------------------------
+
+
+def _engine_grads(f, *leaves):
+    """What backward() gives each leaf (on a retained graph, so it can be explained after)."""
+    f.backward(retain_graph=True)
+    out = {t.name: t.grad.data.copy() for t in leaves}
+    for t in leaves:
+        t.grad = None
+    return out
+
+
+def test_a_hook_that_zeroes_the_gradient_shows_in_the_explanation():
+    x, y = _leaves(x=3.0, y=4.0)
+    h = x * y
+    h.register_hook(lambda g: g * 0)
+    f = 2 * h
+    e = cr.explain(f)
+    assert float(e.gradients["x"]) == 0.0 and float(e.gradients["y"]) == 0.0  # not 8 and 6
+    assert float(e.node("h").grad) == 0.0
+    assert "upstream df/dh = 2.00 (from f) = 2.00, 0.00 after its hooks" in str(e)
+    assert "to x: upstream 0.00, local y = 4.00 (the other input), downstream 0.00" in str(e)
+    assert x.grad is None and y.grad is None  # explain writes no .grad
+    assert {k: float(v) for k, v in e.gradients.items()} == _engine_grads(f, x, y)
+
+
+def test_a_leaf_hook_shows_in_the_leafs_gradient():
+    x, y = _leaves(x=3.0, y=4.0)
+    x.register_hook(lambda g: g * 10)
+    f = x * y + x
+    e = cr.explain(f)
+    assert float(e.gradients["x"]) == 50.0
+    assert "df/dx = 1.00 + 4.00 = 5.00, 50.00 after its hooks" in str(e)
+    assert {k: float(v) for k, v in e.gradients.items()} == _engine_grads(f, x, y)
+
+
+def test_retain_grad_matches_and_is_left_untouched():
+    x, y = _leaves(x=3.0, y=4.0)
+    h = x * y
+    h.retain_grad()
+    h.register_hook(lambda g: g + 1)
+    f = h * h
+    e = cr.explain(f)
+    assert h.grad is None  # explain restored what retain_grad() filled on the way
+    f.backward()
+    assert float(e.node("h").grad) == h.grad.item() == 25.0  # 2h + 1, after the hook
+    assert float(e.gradients["x"]) == x.grad.item()
+
+
+def test_fan_out_sums_as_the_engine_does():
+    (a,) = _leaves(a=1.5)
+    b = a + a
+    b.retain_grad()
+    c = b * b
+    e = cr.explain(c)
+    assert "to a: upstream 6.00, local 1, downstream 6.00" in str(e)
+    assert "dc/da = 6.00 + 6.00 = 12.00 (where a value fans out, the branches add)" in str(e)
+    c.backward()
+    assert float(e.node("b").grad) == b.grad.item() == 6.0
+    assert float(e.gradients["a"]) == a.grad.item() == 12.0
+
+
+def _same_error(f):
+    with pytest.raises(RuntimeError) as from_explain:
+        cr.explain(f)
+    with pytest.raises(RuntimeError) as from_backward:
+        f.backward()
+    assert "modified in place" in str(from_explain.value)
+    assert type(from_explain.value) is type(from_backward.value)
+    assert str(from_explain.value) == str(from_backward.value)
+
+
+def test_an_input_changed_in_place_raises_as_backward_does():
+    (w,) = _leaves(w=[1.0, 2.0])
+    a = cr.tensor([3.0, 4.0], dtype="float64")  # saved by the mul for dw
+    f = (w * a).sum()
+    a += 1
+    _same_error(f)
+
+
+def test_an_output_changed_in_place_raises_as_backward_does():
+    (x,) = _leaves(x=[0.5, -1.0])
+    y = x.exp()  # Exp saves its output for backward
+    y.detach().add_(1.0)
+    _same_error(y.sum())
+
+
+def test_a_backward_in_another_thread_is_not_in_the_explanation():
+    import threading
+
+    x, y = _leaves(x=3.0, y=4.0)
+    other = x * y
+    f = x + y
+    started, release = threading.Event(), threading.Event()
+
+    def hook(g):  # the explanation's walk pauses here while another thread runs a backward
+        started.set()
+        release.wait(5)
+        return g
+
+    f.register_hook(hook)
+    worker = threading.Thread(target=lambda: (started.wait(5), other.backward(), release.set()))
+    worker.start()
+    e = cr.explain(f)
+    worker.join()
+    assert [
+        e.nodes[s.node].name for s in e.steps if s.kind == "backward" and s.node is not None
+    ] == ["f"]
+    assert float(e.gradients["x"]) == 1.0 and x.grad.item() == 4.0

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import creation
+
 
 class DataLoader:
     """Minibatches of ``(X[idx], y[idx])``, shuffled each epoch in an order fixed by ``seed``.
@@ -14,7 +16,8 @@ class DataLoader:
     Epoch ``e``'s order is a permutation drawn from ``(seed, e)`` alone, so a run is reproducible
     and ``state_dict()`` (seed, epoch, position within the epoch) is all it takes to resume,
     even in the middle of an epoch. Each ``iter()`` runs the rest of the current epoch, then
-    advances to the next. ``seed=None`` draws a seed from the OS once (kept in the state).
+    advances to the next. ``seed=None`` takes one, once (kept in the state), from
+    ``chainrule.manual_seed``'s stream if it was called, else from the OS.
 
     >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
     >>> loader = DataLoader(X, y, batch_size=2, shuffle=False)
@@ -25,6 +28,15 @@ class DataLoader:
     >>> again = DataLoader(X, y, batch_size=2, seed=0)
     >>> first == [yb.tolist() for _, yb in again]
     True
+
+    ``shard=(rank, world_size)`` serves rank ``rank`` its part of every batch (``np.array_split``
+    of the batch's indices into ``world_size`` pieces): the ranks' parts of a batch are disjoint
+    and together they are exactly the single-process batch, so ``batch_size`` stays the global
+    batch and ``len()`` and the state are the same on every rank.
+
+    >>> halves = [DataLoader(X, y, batch_size=3, shuffle=False, shard=(r, 2)) for r in (0, 1)]
+    >>> [[yb.tolist() for _, yb in h] for h in halves]
+    [[[0, 1], [3]], [[2], [4]]]
     """
 
     def __init__(
@@ -35,6 +47,7 @@ class DataLoader:
         shuffle: bool = True,
         seed: int | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         X, y = np.asarray(X), np.asarray(y)
         if len(X) != len(y):
@@ -48,11 +61,31 @@ class DataLoader:
                 f"DataLoader: drop_last with batch_size {batch_size} > {len(X)} samples "
                 "leaves no batch"
             )
+        if shard is not None:
+            ok = isinstance(shard, tuple) and len(shard) == 2
+            ok = ok and all(isinstance(v, int | np.integer) for v in shard)
+            if not ok or not 0 <= shard[0] < shard[1]:
+                raise ValueError(
+                    f"DataLoader: shard must be (rank, world_size) with 0 <= rank < world_size, "
+                    f"got {shard!r}"
+                )
+            if shard[1] > batch_size:
+                raise ValueError(
+                    f"DataLoader: batch_size {batch_size} is smaller than the {shard[1]} ranks "
+                    "sharing it: every rank needs at least one sample of each batch"
+                )
+            tail = len(X) % batch_size
+            if not drop_last and 0 < tail < shard[1]:
+                raise ValueError(
+                    f"DataLoader: the last batch has {tail} samples for {shard[1]} ranks: "
+                    "every rank needs at least one sample of each batch (pass drop_last=True)"
+                )
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
+        self.seed = creation.loader_seed() if seed is None else int(seed)
         self.epoch = 0  # the epoch the next batch belongs to
         self.position = 0  # batches of that epoch already yielded
 
@@ -77,6 +110,13 @@ class DataLoader:
         while self.epoch == epoch:
             start = self.position * bs
             batch = idx[start : start + bs]
+            if self.shard is not None:  # this rank's piece, as np.array_split cuts it
+                rank, world = self.shard
+                q, r = divmod(len(batch), world)
+                lo = rank * q + min(rank, r)
+                hi = lo + q + (rank < r)
+                batch = batch[lo:hi]
+                start, bs = start + lo, hi - lo
             # advance before yielding, so the state always names the next batch to serve, even
             # when the caller abandons this iterator after the last batch
             self.position += 1
@@ -86,6 +126,7 @@ class DataLoader:
                 yield self.X[batch], self.y[batch]  # a gather: a fresh copy per batch
             else:
                 yield self.X[start : start + bs], self.y[start : start + bs]  # views
+            bs = self.batch_size
 
     def state_dict(self) -> dict[str, Any]:
         """Everything that fixes the remaining order: JSON-serializable.

@@ -13,8 +13,21 @@
 (2, 16)
 """
 
-from chainrule.nn import functional, init
+from chainrule.nn import functional, init, losses2
 from chainrule.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.nn.activations2 import (
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    SiLU,
+    Softplus,
+    Softsign,
+)
 from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvNet, MaxPool2d
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
@@ -23,7 +36,9 @@ from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
 
 __all__ = [
     "ELU",
+    "GELU",
     "MLP",
+    "SELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCEWithLogitsLoss",
@@ -34,23 +49,33 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "MSELoss",
     "MaxPool2d",
     "Maxout",
+    "Mish",
     "Module",
     "ModuleList",
     "Parameter",
     "ReLU",
+    "ReLU6",
     "SVMLoss",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
+    "Softsign",
     "Tanh",
     "functional",
     "init",
+    "losses2",
     "tune_blas",
     "tune_malloc",
     "tuned_blas",

@@ -47,7 +47,7 @@ from chainrule.nn.functional_conv import (  # noqa: F401 - the image functions, 
     max_pool2d,
     pad,
 )
-from chainrule.ops import elementwise
+from chainrule.ops import elementwise, registry
 
 
 def _array(x: Any) -> np.ndarray:
@@ -57,6 +57,14 @@ def _array(x: Any) -> np.ndarray:
 # -- linear -------------------------------------------------------------------------------------
 
 
+@registry.op(
+    family="nn",
+    function="linear",
+    method=None,
+    label="linear",
+    local="dx = dout @ W^T, dW = x^T @ dout, db = sum of dout over rows",
+    namespace="chainrule.nn.functional",
+)
 class Linear(Function):
     """out = x @ W + b;  dx = dout @ W^T,  dW = x^T @ dout,  db = sum over rows of dout"""
 
@@ -169,6 +177,14 @@ def maxout(x: Any, weight: Any, bias: Any, pieces: int) -> Any:
 # -- dropout ------------------------------------------------------------------------------------
 
 
+@registry.op(
+    family="nn",
+    function="dropout",
+    method=None,
+    label="dropout",
+    local="dx = dout * mask (the kept units pass the upstream, scaled)",
+    namespace="chainrule.nn.functional",
+)
 class Dropout(Function):
     """out = x * mask;  dx = dout * mask  (mask = keep / (1 - p): inverted dropout)"""
 
@@ -231,6 +247,14 @@ def dropout(
 # -- batch normalization ------------------------------------------------------------------------
 
 
+@registry.op(
+    family="nn",
+    function="batch_norm",
+    method=None,
+    label="batchnorm",
+    local="dx = invstd / N (N dxhat - sum dxhat - xhat sum(dxhat xhat))",
+    namespace="chainrule.nn.functional",
+)
 class BatchNorm(Function):
     """out = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps) over the batch axis;
     dx = invstd / N * (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)),  dxhat = dout * gamma,
@@ -280,6 +304,14 @@ class BatchNorm(Function):
     _mean: Any = None
 
 
+@registry.op(
+    family="nn",
+    function="batch_norm",
+    method=None,
+    label="_frozennorm",
+    local="dx = dout * gamma * invstd (fixed statistics)",
+    namespace="chainrule.nn.functional",
+)
 class _FrozenNorm(BatchNorm):
     """BatchNorm with fixed (running) statistics: dx = dout * gamma * invstd"""
 
@@ -379,6 +411,14 @@ def _check_targets(targets: Any, scores: np.ndarray, op: str) -> np.ndarray:
     return y
 
 
+@registry.op(
+    family="nn",
+    function="cross_entropy",
+    method=None,
+    label="crossentropy",
+    local="dlogits = (softmax(logits) - onehot(y)) / N",
+    namespace="chainrule.nn.functional",
+)
 class CrossEntropy(Function):
     """loss = mean_i(logsumexp(z_i) - sum_j q_ij z_ij), q = (1-s) onehot(y) + s/C;
     dz = dout * (softmax(z) - q) / N"""
@@ -441,6 +481,14 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0) -> An
     return CrossEntropy.apply(logits, y, smoothing=float(label_smoothing))
 
 
+@registry.op(
+    family="nn",
+    function="svm_loss",
+    method=None,
+    label="svmloss",
+    local="ds = (1[margin > 0] - count * onehot(y)) / N",
+    namespace="chainrule.nn.functional",
+)
 class SVMLoss(Function):
     """loss = mean_i sum_{j != y_i} max(0, s_ij - s_iy + margin);
     ds_ij = dout/N * 1[margin_ij > 0],  ds_iy = -dout/N * (number of positive margins)"""
@@ -482,6 +530,14 @@ def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
     return SVMLoss.apply(scores, y, margin=float(margin))
 
 
+@registry.op(
+    family="nn",
+    function="mse_loss",
+    method=None,
+    label="mse",
+    local="dp = 2 (p - t) / n",
+    namespace="chainrule.nn.functional",
+)
 class MSE(Function):
     """loss = mean((p - t)^2);  dp = dout * 2 (p - t) / n,  dt = -dp"""
 
@@ -522,6 +578,14 @@ def mse_loss(input: Any, target: Any) -> Any:  # noqa: A002 - PyTorch's name
     return MSE.apply(input, target)
 
 
+@registry.op(
+    family="nn",
+    function="binary_cross_entropy_with_logits",
+    method=None,
+    label="bcewithlogits",
+    local="dx = (sigmoid(x) - t) / n",
+    namespace="chainrule.nn.functional",
+)
 class BCEWithLogits(Function):
     """loss = mean(max(x, 0) - x t + log(1 + e^-|x|));  dx = dout (sigmoid(x) - t) / n,
     dt = -dout x / n"""
@@ -564,6 +628,14 @@ def binary_cross_entropy_with_logits(input: Any, target: Any) -> Any:  # noqa: A
 # -- regularization -----------------------------------------------------------------------------
 
 
+@registry.op(
+    family="nn",
+    function="l2_penalty",
+    method=None,
+    label="l2penalty",
+    local="dW = 2 reg W",
+    namespace="chainrule.nn.functional",
+)
 class L2Penalty(Function):
     """loss = reg * sum_k sum(W_k^2);  dW_k = dout * 2 reg W_k"""
 

@@ -231,6 +231,9 @@ _ACTIVATIONS = {
 }
 
 
+_SCORES_SCALE = 0.1  # the output layer's initial weights, relative to its init
+
+
 class MLP(module.Sequential):
     """A fully-connected net from its layer sizes: ``[D, H, C]`` is the lecture's 2-layer net,
     ``[D, H1, H2, C]`` its 3-layer net.
@@ -239,7 +242,8 @@ class MLP(module.Sequential):
     (``relu``, ``sigmoid``, ``tanh``, ``leaky_relu``, ``elu`` or ``maxout``), then Dropout (if
     ``dropout`` > 0); the last layer is a plain Linear producing scores. With ``maxout`` each
     hidden layer is a 2-piece Maxout instead of Linear + activation. ReLU-family nets get
-    Kaiming init, sigmoid/tanh nets Xavier.
+    Kaiming init, sigmoid/tanh nets Xavier; the output layer's weights are then scaled by 0.1 so
+    that the initial loss is close to ln(C) (the check ``chainrule check`` makes).
 
     >>> from chainrule import nn
     >>> nn.MLP([3072, 100, 10])
@@ -279,6 +283,12 @@ class MLP(module.Sequential):
                 layers.append(_ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(Dropout(dropout, rng=rng))
-        layers.append(Linear(sizes[-2], sizes[-1], init=how, dtype=dtype, rng=rng))
+        scores = Linear(sizes[-2], sizes[-1], init=how, dtype=dtype, rng=rng)
+        # Kaiming's gain sqrt(2) is for a layer a ReLU follows; the scores have none, so with
+        # it they start with std ~1.4 and the loss at ~3.1 instead of ln(10) = 2.3 on 10 classes.
+        # Small scores give every class the same probability at first (CS231n's initial-loss
+        # check; makemore scales the last layer down too).
+        init._fill(scores.weight, scores.weight.data * _SCORES_SCALE)
+        layers.append(scores)
         super().__init__(*layers)
         self.sizes = sizes

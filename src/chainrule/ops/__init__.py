@@ -1,7 +1,8 @@
 """Every differentiable primitive, as a Function, and the public functions that apply them.
 
-``ALL_OPS`` is the explicit list of gates; the test table in ``tests/ops`` has one row per entry
-and a meta-test fails when one is missing. Functions follow NumPy's names and semantics.
+``ALL_OPS`` lists the core gates, derived from the registry (``ops.registry``: each gate's
+facts are declared beside it); the test table in ``tests/ops`` has one row per entry and a
+meta-test fails when one is missing. Functions follow NumPy's names and semantics.
 """
 
 from __future__ import annotations
@@ -14,50 +15,25 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function, TensorBase
-from chainrule.ops import arithmetic, elementwise, linalg, reduce
+from chainrule.ops import (  # noqa: F401 - issue 11's families register their gates on import
+    activations,
+    arithmetic,
+    compare,
+    contract,
+    elementwise,
+    gather,
+    layout,
+    linalg,
+    mathfns,
+    reduce,
+    registry,
+    scan,
+)
 from chainrule.ops import shape as shape_ops
 
-ALL_OPS: tuple[type[Function], ...] = (
-    arithmetic.Add,
-    arithmetic.Sub,
-    arithmetic.Mul,
-    arithmetic.Div,
-    arithmetic.Neg,
-    arithmetic.Pow,
-    elementwise.Exp,
-    elementwise.Log,
-    elementwise.Sqrt,
-    elementwise.Abs,
-    elementwise.Sin,
-    elementwise.Cos,
-    elementwise.Tanh,
-    elementwise.Sigmoid,
-    elementwise.ReLU,
-    elementwise.LeakyReLU,
-    elementwise.ELU,
-    elementwise.Maximum,
-    elementwise.Minimum,
-    elementwise.Clip,
-    elementwise.Where,
-    elementwise.Cast,
-    reduce.Sum,
-    reduce.Mean,
-    reduce.Var,
-    reduce.Std,
-    reduce.Max,
-    reduce.Min,
-    reduce.Softmax,
-    reduce.LogSoftmax,
-    reduce.LogSumExp,
-    linalg.MatMul,
-    shape_ops.Reshape,
-    shape_ops.Transpose,
-    shape_ops.BroadcastTo,
-    shape_ops.ExpandDims,
-    shape_ops.Squeeze,
-    shape_ops.Index,
-    shape_ops.Concatenate,
-    shape_ops.Stack,
+# every core gate, in registration order: the facts live beside each gate (ops.registry)
+ALL_OPS: tuple[type[Function], ...] = registry.gates(
+    "arithmetic", "elementwise", "reduce", "shape", "linalg"
 )
 
 
@@ -547,3 +523,15 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
         index[axis] = slice(lo, hi)
         pieces.append(shape_ops.Index.apply(t, index=tuple(index)))
     return pieces
+
+
+def add_at(shape: Sequence[int], index: Any, values: Any) -> Any:
+    """zeros(shape) with ``values`` added at ``index``, repeated indices accumulating: NumPy's
+    ``np.add.at`` as a differentiable op (indexing's backward; its own backward is indexing).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.add_at((3,), np.array([0, 2, 2]), cr.tensor([1.0, 2.0, 3.0]))
+    tensor([1., 0., 5.])
+    """
+    return shape_ops.IndexAdd.apply(_t(values), shape=tuple(shape), index=index)

@@ -14,10 +14,24 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function
+from chainrule.ops import registry
 
 _xp = backend.get_array_module
 
 
+@registry.op(
+    family="arithmetic",
+    function="add",
+    method="__add__",
+    label="+",
+    local="add distributes",
+    ufuncs=("add",),
+    symbol="+",
+    pattern="add distributes: each input gets the upstream gradient unchanged",
+    elementwise=True,
+    rebuildable=True,
+    arity=2,
+)
 class Add(Function):
     """out = x + y;  dx = dout,  dy = dout  (the distributor)"""
 
@@ -31,6 +45,19 @@ class Add(Function):
         return dout, dout
 
 
+@registry.op(
+    family="arithmetic",
+    function="subtract",
+    method="__sub__",
+    label="-",
+    local="sub distributes",
+    ufuncs=("subtract",),
+    symbol="-",
+    pattern="sub distributes: the first input gets the upstream, the second its negative",
+    elementwise=True,
+    rebuildable=True,
+    arity=2,
+)
 class Sub(Function):
     """out = x - y;  dx = dout,  dy = -dout"""
 
@@ -44,6 +71,19 @@ class Sub(Function):
         return dout, (-dout if self.needs_input_grad[1] else None)
 
 
+@registry.op(
+    family="arithmetic",
+    function="multiply",
+    method="__mul__",
+    label="*",
+    local="mul swaps and scales",
+    ufuncs=("multiply",),
+    symbol="*",
+    pattern="mul swaps and scales: each input gets the upstream times the other input",
+    elementwise=True,
+    rebuildable=True,
+    arity=2,
+)
 class Mul(Function):
     """out = x * y;  dx = dout * y,  dy = dout * x  (swaps and scales)"""
 
@@ -60,6 +100,19 @@ class Mul(Function):
         return (dout * self.y if nx else None), (dout * self.x if ny else None)
 
 
+@registry.op(
+    family="arithmetic",
+    function="divide",
+    method="__truediv__",
+    label="/",
+    local="div",
+    ufuncs=("divide", "true_divide"),
+    symbol="/",
+    pattern="div: the numerator gets upstream / y, the denominator upstream * (-x / y^2)",
+    elementwise=True,
+    rebuildable=True,
+    arity=2,
+)
 class Div(Function):
     """out = x / y;  dx = dout / y,  dy = -dout * out / y"""
 
@@ -79,6 +132,17 @@ class Div(Function):
         return dx, dy
 
 
+@registry.op(
+    family="arithmetic",
+    function="negative",
+    method="__neg__",
+    label="*-1",
+    local="-1",
+    ufuncs=("negative",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+)
 class Neg(Function):
     """out = -x;  dx = -dout"""
 
@@ -92,6 +156,19 @@ class Neg(Function):
         return -dout
 
 
+@registry.op(
+    family="arithmetic",
+    function="power",
+    method="__pow__",
+    label="**",
+    local="pow",
+    ufuncs=("power",),
+    symbol="**",
+    pattern="pow: the base gets upstream * y x^(y-1), the exponent upstream * ln(x) x^y",
+    elementwise=True,
+    rebuildable=True,
+    arity=2,
+)
 class Pow(Function):
     """out = x ** y;  dx = dout * y * x ** (y - 1),  dy = dout * out * log(x)
 

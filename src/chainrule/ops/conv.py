@@ -25,10 +25,11 @@ gather). On arrays the backwards call the array helpers directly (the fast path)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from chainrule import backend
 from chainrule.function import Function
+from chainrule.ops import registry
 
 _xp = backend.get_array_module
 _is_tensor = backend.is_tensor
@@ -127,21 +128,20 @@ def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) 
     return (d @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)  # sum_n (F/G, CK)
 
 
+@registry.op(
+    family="conv",
+    function="conv2d",
+    namespace="chainrule.nn.functional",
+    method=None,
+    label="conv",
+    local="weight sharing: dx = conv transpose, dw = correlate x with dout",
+)
 class Conv2d(Function):
     """out = sum_{c,i,j} w[f,c,i,j] x[n,c,s*y+d*i,s*x+d*j] + b[f];  dx = conv^T(dout, w),
     dw = sum_n dout (x) im2col(x),  db = sum dout"""
 
     __slots__ = ("g", "w", "x")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function="conv2d",
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="conv",
-        local="weight sharing: dx = conv transpose, dw = correlate x with dout",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, w: Any, b: Any = None, g: Any = None) -> Any:
         self.x, self.w, self.g = x, w, g
@@ -168,20 +168,19 @@ class Conv2d(Function):
         return dx, dw, db
 
 
+@registry.op(
+    family="conv",
+    function="Conv2dInputGrad",
+    namespace="chainrule.ops.conv",
+    method=None,
+    label="conv^T",
+    local="bilinear: its backward is conv2d and the weight gradient",
+)
 class Conv2dInputGrad(Function):
     """out = conv^T(dout, w) (conv2d's dx);  ddout = conv2d(ddx, w),  dw = weight_grad(ddx, dout)"""
 
     __slots__ = ("dout", "g", "w")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function=None,
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="conv^T",
-        local="bilinear: its backward is conv2d and the weight gradient",
-        rebuildable=True,
-    )
 
     def forward(self, dout: Any, w: Any, g: Any = None) -> Any:
         self.dout, self.w, self.g = dout, w, g
@@ -203,21 +202,20 @@ class Conv2dInputGrad(Function):
         return a, b
 
 
+@registry.op(
+    family="conv",
+    function="Conv2dWeightGrad",
+    namespace="chainrule.ops.conv",
+    method=None,
+    label="conv dw",
+    local="bilinear: its backward is conv2d and the input gradient",
+)
 class Conv2dWeightGrad(Function):
     """out = sum_n dout (x) im2col(x) (conv2d's dw);  dx = conv^T(dout, ddw),
     ddout = conv2d(x, ddw)"""
 
     __slots__ = ("dout", "g", "x")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function=None,
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="conv dw",
-        local="bilinear: its backward is conv2d and the input gradient",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, dout: Any, w_shape: Any = None, g: Any = None) -> Any:
         self.x, self.dout, self.g = x, dout, g
@@ -288,20 +286,19 @@ def _gather(ddx: Any, idx: Any, g: Geometry) -> Any:
     return out
 
 
+@registry.op(
+    family="conv",
+    function="max_pool2d",
+    namespace="chainrule.nn.functional",
+    method=None,
+    label="maxpool",
+    local="max routes",
+)
 class MaxPool2d(Function):
     """out = max over each window;  dx = dout routed to the window's max (max routes)"""
 
     __slots__ = ("g", "idx")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function="max_pool2d",
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="maxpool",
-        local="max routes",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, g: Any = None) -> Any:
         out, self.idx = _max_pool(x, g)
@@ -314,20 +311,19 @@ class MaxPool2d(Function):
         return _scatter(dout, self.idx, self.g)
 
 
+@registry.op(
+    family="conv",
+    function="RouteScatter",
+    namespace="chainrule.ops.conv",
+    method=None,
+    label="route",
+    local="linear: its backward gathers at the winners",
+)
 class RouteScatter(Function):
     """out = dout routed into the windows' winners (max pool's dx);  ddout = gather(ddx)"""
 
     __slots__ = ("g", "idx")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function=None,
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="route",
-        local="linear: its backward gathers at the winners",
-        rebuildable=False,
-    )
 
     def forward(self, dout: Any, idx: Any = None, g: Any = None) -> Any:
         self.idx, self.g = idx, g
@@ -339,20 +335,19 @@ class RouteScatter(Function):
         return _gather(ddx, self.idx, self.g)
 
 
+@registry.op(
+    family="conv",
+    function="RouteGather",
+    namespace="chainrule.ops.conv",
+    method=None,
+    label="gather",
+    local="linear: its backward scatters to the winners",
+)
 class RouteGather(Function):
     """out = x at the windows' winners;  dx = dout scattered back to the winners"""
 
     __slots__ = ("g", "idx")
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function=None,
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="gather",
-        local="linear: its backward scatters to the winners",
-        rebuildable=False,
-    )
 
     def forward(self, x: Any, idx: Any = None, g: Any = None) -> Any:
         self.idx, self.g = idx, g
@@ -390,20 +385,19 @@ def _avg_scatter(dout: Any, g: Geometry) -> Any:
     return dxpad[..., g.p[0] : g.p[0] + h, g.p[1] : g.p[1] + w]
 
 
+@registry.op(
+    family="conv",
+    function="avg_pool2d",
+    namespace="chainrule.nn.functional",
+    method=None,
+    label="avgpool",
+    local="mean shares equally",
+)
 class AvgPool2d(Function):
     """out = mean over each window;  dx = dout / (HH*WW) spread over the window (mean shares)"""
 
     __slots__ = ("g",)
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function="avg_pool2d",
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="avgpool",
-        local="mean shares equally",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, g: Any = None) -> Any:
         self.g = g
@@ -415,20 +409,19 @@ class AvgPool2d(Function):
         return _avg_scatter(dout, self.g)
 
 
+@registry.op(
+    family="conv",
+    function="AvgPoolGrad",
+    namespace="chainrule.ops.conv",
+    method=None,
+    label="spread",
+    local="linear: its backward is avg pooling",
+)
 class AvgPoolGrad(Function):
     """out = dout / (HH*WW) spread over each window (avg pool's dx);  ddout = avg_pool(ddx)"""
 
     __slots__ = ("g",)
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function=None,
-        method=None,
-        ufunc=None,
-        family="conv",
-        label="spread",
-        local="linear: its backward is avg pooling",
-        rebuildable=True,
-    )
 
     def forward(self, dout: Any, g: Any = None) -> Any:
         self.g = g
@@ -440,20 +433,19 @@ class AvgPoolGrad(Function):
         return _avg_pool(ddx, self.g)
 
 
+@registry.op(
+    family="conv",
+    function="pad",
+    namespace="chainrule.nn.functional",
+    method=None,
+    label="pad",
+    local="pass-through inside, nothing from the border",
+)
 class Pad(Function):
     """out = x with the last two axes padded by a constant;  dx = dout cropped back"""
 
     __slots__ = ("crop",)
     differentiable_backward = True
-    facts: ClassVar[dict[str, Any]] = dict(
-        function="pad",
-        method=None,
-        ufunc=None,
-        family="shape",
-        label="pad",
-        local="pass-through inside, nothing from the border",
-        rebuildable=True,
-    )
 
     def forward(self, x: Any, widths: Any = None, value: float = 0.0) -> Any:
         left, right, top, bottom = widths

@@ -21,10 +21,23 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function
+from chainrule.ops import registry
 
 _xp = backend.get_array_module
 
 
+@registry.op(
+    family="elementwise",
+    function="exp",
+    method="exp",
+    label="exp",
+    local="e^x",
+    ufuncs=("exp",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="exp",
+)
 class Exp(Function):
     """out = e^x;  dx = dout * out"""
 
@@ -39,6 +52,18 @@ class Exp(Function):
         return dout * self.out
 
 
+@registry.op(
+    family="elementwise",
+    function="log",
+    method="log",
+    label="log",
+    local="1/x",
+    ufuncs=("log",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="log",
+)
 class Log(Function):
     """out = ln x;  dx = dout / x"""
 
@@ -53,6 +78,18 @@ class Log(Function):
         return dout / self.x
 
 
+@registry.op(
+    family="elementwise",
+    function="sqrt",
+    method="sqrt",
+    label="sqrt",
+    local="1/(2 sqrt(x))",
+    ufuncs=("sqrt",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="sqrt",
+)
 class Sqrt(Function):
     """out = sqrt(x);  dx = dout / (2 out)"""
 
@@ -67,6 +104,18 @@ class Sqrt(Function):
         return dout / (2.0 * self.out)
 
 
+@registry.op(
+    family="elementwise",
+    function="abs",
+    method="abs",
+    label="abs",
+    local="sign(x)",
+    ufuncs=("absolute",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="abs",
+)
 class Abs(Function):
     """out = |x|;  dx = dout * sign(x)  (0 at x = 0)"""
 
@@ -81,6 +130,17 @@ class Abs(Function):
         return dout * _xp(dout).sign(self.x)
 
 
+@registry.op(
+    family="elementwise",
+    function="sin",
+    method="sin",
+    label="sin",
+    local="cos(x)",
+    ufuncs=("sin",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+)
 class Sin(Function):
     """out = sin x;  dx = dout * cos x"""
 
@@ -95,6 +155,17 @@ class Sin(Function):
         return dout * _xp(dout).cos(self.x)
 
 
+@registry.op(
+    family="elementwise",
+    function="cos",
+    method="cos",
+    label="cos",
+    local="-sin(x)",
+    ufuncs=("cos",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+)
 class Cos(Function):
     """out = cos x;  dx = -dout * sin x"""
 
@@ -109,6 +180,18 @@ class Cos(Function):
         return -dout * _xp(dout).sin(self.x)
 
 
+@registry.op(
+    family="elementwise",
+    function="tanh",
+    method="tanh",
+    label="tanh",
+    local="1 - tanh(x)^2",
+    ufuncs=("tanh",),
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="tanh",
+)
 class Tanh(Function):
     """out = tanh x;  dx = dout * (1 - out^2)"""
 
@@ -126,6 +209,17 @@ class Tanh(Function):
         return dout - t * self.out
 
 
+@registry.op(
+    family="elementwise",
+    function="sigmoid",
+    method="sigmoid",
+    label="sigmoid",
+    local="(1 - sigmoid(x)) sigmoid(x)",
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="sigmoid",
+)
 class Sigmoid(Function):
     """out = 1 / (1 + e^-x);  dx = dout * out * (1 - out)  (the lecture's grouped sigmoid gate)"""
 
@@ -143,6 +237,18 @@ class Sigmoid(Function):
         return t - t * self.out
 
 
+@registry.op(
+    family="elementwise",
+    function="relu",
+    method="relu",
+    label="relu",
+    local="1 if x > 0 else 0",
+    pattern="relu routes: the upstream passes where the input was positive, else 0",
+    unary=True,
+    elementwise=True,
+    rebuildable=True,
+    expr="relu",
+)
 class ReLU(Function):
     """out = max(0, x);  dx = dout where out > 0, else exactly 0  (routes)
 
@@ -190,6 +296,15 @@ def _zeros(n: int, dtype: np.dtype) -> np.ndarray:
     return z
 
 
+@registry.op(
+    family="elementwise",
+    function="leaky_relu",
+    method="leaky_relu",
+    label="leaky_relu",
+    local="1 if x > 0 else slope",
+    unary=True,
+    elementwise=True,
+)
 class LeakyReLU(Function):
     """out = x if x > 0 else slope x;  dx = dout if x > 0 else slope dout"""
 
@@ -205,6 +320,15 @@ class LeakyReLU(Function):
         return _xp(dout).where(self.mask, dout, self.slope * dout)
 
 
+@registry.op(
+    family="elementwise",
+    function="elu",
+    method="elu",
+    label="elu",
+    local="1 if x > 0 else elu(x) + alpha",
+    unary=True,
+    elementwise=True,
+)
 class ELU(Function):
     """out = x if x > 0 else alpha (e^x - 1);  dx = dout if x > 0 else dout (out + alpha)"""
 
@@ -234,6 +358,19 @@ def _data(v: Any) -> Any:
     return v.data if hasattr(v, "_node") else v
 
 
+@registry.op(
+    family="elementwise",
+    function="maximum",
+    method=None,
+    label="max",
+    local="max routes",
+    ufuncs=("maximum",),
+    pattern="max routes: the larger input gets the whole upstream, the other gets 0",
+    elementwise=True,
+    rebuildable=True,
+    expr="max",
+    arity=2,
+)
 class Maximum(Function):
     """out = max(x, y);  dx = dout where x > y,  dy = dout where y > x,  ties split dout evenly"""
 
@@ -253,6 +390,19 @@ class Maximum(Function):
         )
 
 
+@registry.op(
+    family="elementwise",
+    function="minimum",
+    method=None,
+    label="min",
+    local="min routes",
+    ufuncs=("minimum",),
+    pattern="min routes: the smaller input gets the whole upstream, the other gets 0",
+    elementwise=True,
+    rebuildable=True,
+    expr="min",
+    arity=2,
+)
 class Minimum(Function):
     """out = min(x, y);  dx = dout where x < y,  dy = dout where y < x,  ties split dout evenly"""
 
@@ -272,6 +422,15 @@ class Minimum(Function):
         )
 
 
+@registry.op(
+    family="elementwise",
+    function="clip",
+    method="clip",
+    label="clip",
+    local="1 inside the bounds, else 0",
+    unary=True,
+    elementwise=True,
+)
 class Clip(Function):
     """out = min(max(x, lo), hi);  dx = dout where lo <= x <= hi, else 0"""
 
@@ -292,6 +451,15 @@ class Clip(Function):
         return _xp(dout).where(self.inside, dout, 0.0)
 
 
+@registry.op(
+    family="elementwise",
+    function="where",
+    method=None,
+    label="where",
+    local="where routes",
+    pattern="where routes: each element's upstream goes to the branch that was chosen",
+    elementwise=True,
+)
 class Where(Function):
     """out = x where cond else y;  dx = dout where cond,  dy = dout where not cond (exact zeros)"""
 
@@ -312,6 +480,15 @@ class Where(Function):
         return None, dx, dy
 
 
+@registry.op(
+    family="elementwise",
+    function=None,
+    method="astype",
+    label="cast",
+    local="1",
+    unary=True,
+    elementwise=True,
+)
 class Cast(Function):
     """out = x as dtype;  dx = dout as x's dtype"""
 

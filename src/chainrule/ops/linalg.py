@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.function import Function
+from chainrule.ops import registry
 
 
 def _mT(a: Any) -> Any:  # noqa: N802 - the matrix transpose's usual name
@@ -20,6 +21,19 @@ def _mT(a: Any) -> Any:  # noqa: N802 - the matrix transpose's usual name
     return a.transpose((*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
+@registry.op(
+    family="linalg",
+    function="matmul",
+    method="__matmul__",
+    label="@",
+    local="matmul swaps and scales, as matrices",
+    ufuncs=("matmul",),
+    symbol="@",
+    pattern="matmul swaps and scales, as matrices: each input gets the upstream times the "
+    "other input, transposed",
+    rebuildable=True,
+    arity=2,
+)
 class MatMul(Function):
     """out = x @ y;  dx = dout @ y^T,  dy = x^T @ dout"""
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function
+from chainrule.ops import registry
 
 _xp = backend.get_array_module
 AxisError = np.exceptions.AxisError
@@ -60,6 +61,15 @@ def _denominator(op: str, shape: tuple[int, ...], axes: tuple[int, ...], ddof: i
     return n - ddof
 
 
+@registry.op(
+    family="reduce",
+    function="sum",
+    method="sum",
+    label="sum",
+    local="1 for every element (the upstream is copied to each)",
+    pattern="sum distributes (like add): every element gets the upstream",
+    expr="sum",
+)
 class Sum(Function):
     """out = sum(x, axis);  dx = dout broadcast back over the summed axes"""
 
@@ -74,6 +84,15 @@ class Sum(Function):
         return _xp(dout).broadcast_to(_expand(dout, self.axes, self.keepdims), self.shape)
 
 
+@registry.op(
+    family="reduce",
+    function="mean",
+    method="mean",
+    label="mean",
+    local="1/N for every element (N the number averaged)",
+    pattern="mean distributes: every element gets the upstream / N",
+    expr="mean",
+)
 class Mean(Function):
     """out = mean(x, axis);  dx = dout / N broadcast back (N the count of averaged elements)"""
 
@@ -89,6 +108,14 @@ class Mean(Function):
         return _xp(dout).broadcast_to(_expand(dout, self.axes, self.keepdims) / n, self.shape)
 
 
+@registry.op(
+    family="reduce",
+    function="var",
+    method="var",
+    label="var",
+    local="2 (x - mean) / N",
+    pattern="var: each element gets the upstream times 2 (x - mean) / N",
+)
 class Var(Function):
     """out = mean((x - mu)^2) * N / (N - ddof);  dx = dout * 2 (x - mu) / (N - ddof)"""
 
@@ -107,6 +134,14 @@ class Var(Function):
         return _expand(dout, self.axes, self.keepdims) * (2.0 / self.denom) * centered
 
 
+@registry.op(
+    family="reduce",
+    function="std",
+    method="std",
+    label="std",
+    local="(x - mean) / (N std)",
+    pattern="std: each element gets the upstream times (x - mean) / (N std)",
+)
 class Std(Function):
     """out = sqrt(var(x));  dx = dout * (x - mu) / ((N - ddof) out)  (0 where out = 0)"""
 
@@ -133,6 +168,14 @@ class Std(Function):
         return xp.where(zero, 0.0, dx)
 
 
+@registry.op(
+    family="reduce",
+    function="max",
+    method="max",
+    label="max",
+    local="1 at the maximum, 0 elsewhere (ties share)",
+    pattern="max routes: the maximum element gets the upstream, the others 0",
+)
 class Max(Function):
     """out = max(x, axis);  dx = dout / k at each of the k maxima, 0 elsewhere (routes)"""
 
@@ -157,6 +200,14 @@ class Max(Function):
         return _xp(dout).where(self.route > 0, d * self.route, 0.0)
 
 
+@registry.op(
+    family="reduce",
+    function="min",
+    method="min",
+    label="min",
+    local="1 at the minimum, 0 elsewhere (ties share)",
+    pattern="min routes: the minimum element gets the upstream, the others 0",
+)
 class Min(Max):
     """out = min(x, axis);  dx = dout / k at each of the k minima, 0 elsewhere (routes)"""
 
@@ -164,6 +215,14 @@ class Min(Max):
     _reduce = "min"
 
 
+@registry.op(
+    family="reduce",
+    function="softmax",
+    method="softmax",
+    label="softmax",
+    local="the softmax Jacobian diag(s) - s s^T, applied row by row",
+    pattern="softmax couples each row: every input gets s * (upstream - sum(upstream * s))",
+)
 class Softmax(Function):
     """out = e^(x - max) / sum e^(x - max);  dx = out * (dout - sum(dout * out))"""
 
@@ -182,6 +241,14 @@ class Softmax(Function):
         return out * (dout - (dout * out).sum(axis=self.axis, keepdims=True))
 
 
+@registry.op(
+    family="reduce",
+    function="log_softmax",
+    method="log_softmax",
+    label="logsoftmax",
+    local="I - softmax(x), applied row by row",
+    pattern="log-softmax couples each row: upstream - softmax * sum(upstream)",
+)
 class LogSoftmax(Function):
     """out = x - logsumexp(x);  dx = dout - softmax(x) * sum(dout)"""
 
@@ -199,6 +266,14 @@ class LogSoftmax(Function):
         return dout - _xp(dout).exp(self.out) * dout.sum(axis=self.axis, keepdims=True)
 
 
+@registry.op(
+    family="reduce",
+    function="logsumexp",
+    method="logsumexp",
+    label="logsumexp",
+    local="softmax(x)",
+    pattern="logsumexp spreads the upstream over its inputs, weighted by softmax(x)",
+)
 class LogSumExp(Function):
     """out = m + log s, s = sum e^(x - m), m = max x;  dx = dout * e^(x - m) / s  (the softmax)"""
 

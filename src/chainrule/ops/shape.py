@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function
+from chainrule.ops import registry
 
 _xp = backend.get_array_module
 AxisError = np.exceptions.AxisError
@@ -32,6 +33,13 @@ def _axis(op: str, axis: int, ndim: int) -> int:
     return axis % ndim
 
 
+@registry.op(
+    family="shape",
+    function="reshape",
+    method="reshape",
+    label="reshape",
+    local="moves each upstream element back to where it came from",
+)
 class Reshape(Function):
     """out = x.reshape(shape);  dx = dout.reshape(x.shape)"""
 
@@ -52,6 +60,13 @@ class Reshape(Function):
         return dout.reshape(self.shape)
 
 
+@registry.op(
+    family="shape",
+    function="transpose",
+    method="transpose",
+    label="transpose",
+    local="moves each upstream element back to where it came from",
+)
 class Transpose(Function):
     """out = x.transpose(axes);  dx = dout.transpose(inverse of axes)"""
 
@@ -72,6 +87,13 @@ class Transpose(Function):
         return dout.transpose() if self.inverse is None else dout.transpose(self.inverse)
 
 
+@registry.op(
+    family="shape",
+    function="broadcast_to",
+    method="broadcast_to",
+    label="broadcastto",
+    local="moves each upstream element back to where it came from",
+)
 class BroadcastTo(Function):
     """out = broadcast_to(x, shape);  dx = dout summed over the broadcast axes (by the engine)"""
 
@@ -88,6 +110,13 @@ class BroadcastTo(Function):
         return dout  # the engine's unbroadcast sums it back to x's shape
 
 
+@registry.op(
+    family="shape",
+    function="expand_dims",
+    method="expand_dims",
+    label="expanddims",
+    local="moves each upstream element back to where it came from",
+)
 class ExpandDims(Function):
     """out = expand_dims(x, axis);  dx = dout.reshape(x.shape)"""
 
@@ -102,6 +131,13 @@ class ExpandDims(Function):
         return dout.reshape(self.shape)
 
 
+@registry.op(
+    family="shape",
+    function="squeeze",
+    method="squeeze",
+    label="squeeze",
+    local="moves each upstream element back to where it came from",
+)
 class Squeeze(Function):
     """out = squeeze(x, axis);  dx = dout.reshape(x.shape)"""
 
@@ -135,6 +171,13 @@ def _index_add(dout: Any, shape: tuple[int, ...], index: Any) -> Any:
     return dx
 
 
+@registry.op(
+    family="shape",
+    function=None,
+    method="__getitem__",
+    label="index",
+    local="moves each upstream element back to where it came from",
+)
 class Index(Function):
     """out = x[index];  dx = zeros like x with dout added at index (repeats accumulate)"""
 
@@ -154,6 +197,13 @@ class Index(Function):
         return _index_add(dout, self.shape, self.index)
 
 
+@registry.op(
+    family="shape",
+    function="add_at",
+    method=None,
+    label="add_at",
+    local="moves each upstream element back to where it came from",
+)
 class IndexAdd(Function):
     """out = zeros(shape) with x added at index (indexing's backward);  dx = dout[index]"""
 
@@ -173,6 +223,13 @@ def _slab(ndim: int, axis: int, part: Any) -> tuple[Any, ...]:
     return (slice(None),) * axis + (part,) + (slice(None),) * (ndim - axis - 1)
 
 
+@registry.op(
+    family="shape",
+    function="concatenate",
+    method=None,
+    label="concatenate",
+    local="moves each upstream element back to where it came from",
+)
 class Concatenate(Function):
     """out = concatenate(xs, axis);  dxs = dout split back at the inputs' boundaries"""
 
@@ -198,6 +255,13 @@ class Concatenate(Function):
         return tuple(dout[_slab(nd, ax, slice(a, b))] for a, b in self.bounds)
 
 
+@registry.op(
+    family="shape",
+    function="stack",
+    method=None,
+    label="stack",
+    local="moves each upstream element back to where it came from",
+)
 class Stack(Function):
     """out = stack(xs, axis);  dxs = the slices of dout along axis"""
 

@@ -29,7 +29,7 @@ import numpy as np
 from chainrule import _tensor
 from chainrule.data.loader import DataLoader
 from chainrule.nn import functional, init, perf
-from chainrule.train import checkpoint, curves, metrics
+from chainrule.train import checkpoint, curves, parallel
 
 Callback = Callable[["Trainer"], None]
 _PLOT_EVERY_S = 30.0  # redraw the curves at most this often during a run (and always at the end)
@@ -98,14 +98,20 @@ class Trainer:
             raise ValueError(f"Trainer: epochs must be a positive int, got {epochs!r}")
         if reg < 0 or not math.isfinite(reg):
             raise ValueError(f"Trainer: reg must be a finite number >= 0, got {reg}")
+        # on several MPI ranks: DataParallel, a sharded loader, rank 0 alone reports (parallel.py)
+        model = parallel.wrap(model)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.loader = train_loader
+        self.loader = parallel.shard(train_loader)
+        progress = progress and parallel.dist.is_main() if progress is not None else None
+        verbose = verbose and parallel.dist.is_main()
         self.val_data = val_data
         self.epochs = epochs
         self.loss_fn = functional.cross_entropy if loss_fn is None else loss_fn
         self.reg = float(reg)
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = (
+            sys.stderr.isatty() and parallel.dist.is_main() if progress is None else progress
+        )
         self.verbose = verbose
         self.callbacks = list(callbacks)
         self.eval_batch_size = eval_batch_size
@@ -134,7 +140,7 @@ class Trainer:
                 raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
             self.epochs = epochs
         self.interrupted, self._stop = False, False
-        if self.out_dir is not None:
+        if self.out_dir is not None and parallel.dist.is_main():
             self.out_dir.mkdir(parents=True, exist_ok=True)
         spin = perf.tuned_blas() if self.tune_blas else contextlib.nullcontext()
         with self._sigint_stops(), spin:
@@ -148,7 +154,7 @@ class Trainer:
             self.interrupted = True
             self._log("interrupted: " + self._saved_where())
             self._save()
-        elif self.out_dir is not None:
+        elif self.out_dir is not None and parallel.dist.is_main():
             self._plot(force=True)
         return self.history
 
@@ -174,7 +180,7 @@ class Trainer:
                 scores = model(_tensor.Tensor._wrap(xb))  # the batch as is: no copy
                 loss = loss_fn(scores, yb)
                 if reg > 0:
-                    loss = loss + functional.l2_penalty(model, reg)
+                    loss = loss + functional.l2_penalty(parallel.dist.unwrap(model), reg)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -195,6 +201,7 @@ class Trainer:
                     )
                 bar.update()
                 self._call_callbacks()
+                self._stop = parallel.stop_requested(model, self._stop)
                 if self._stop:
                     break
         finally:
@@ -209,7 +216,7 @@ class Trainer:
                 self._stop = True  # a step is complete: a consistent point to checkpoint
 
     def _end_epoch(self) -> None:
-        run = self._running
+        run = parallel.reduce_running(self._running)
         record: dict[str, Any] = {
             "epoch": self.epoch + 1,
             "step": self.step,
@@ -222,7 +229,7 @@ class Trainer:
             "samples_per_s": round(run["seen"] / max(run["time_s"], 1e-9), 1),
         }
         if self.val_data is not None and len(self.val_data[1]):
-            vl, va = metrics.evaluate(
+            vl, va = parallel.evaluate(
                 self.model, *self.val_data, self.loss_fn, self.eval_batch_size
             )
             record["val_loss"], record["val_acc"] = vl, va
@@ -243,7 +250,10 @@ class Trainer:
             return
 
         def handler(signum: int, frame: Any) -> None:
-            self._stop = True
+            if parallel.active():
+                parallel.dist.request_stop()  # every rank stops after the same step
+            else:
+                self._stop = True
             signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
             self._log("\nstopping after this step (Ctrl-C again to abort without saving)")
 
@@ -271,11 +281,15 @@ class Trainer:
         """Checkpoint, metrics log and (at most every 30 s) the curves, when there is out_dir."""
         if self.out_dir is None:
             return
+        # on every rank (collectives): the ranks' generators and buffers, the averaged model
+        state, model_state = self.state_dict(), parallel.model_state(self.model)
+        if not parallel.dist.is_main():
+            return
         checkpoint.save_checkpoint(
             self.out_dir,
-            self.model.state_dict(),
+            model_state,
             _optimizer_state(self.optimizer),
-            self.state_dict(),
+            state,
         )
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
         checkpoint.atomic_write_bytes(self.out_dir / "metrics.jsonl", lines.encode())
@@ -296,9 +310,12 @@ class Trainer:
             "epochs": self.epochs,
             "step": self.step,
             "loader": self.loader.state_dict(),
-            "generators": [g.bit_generator.state for g in _generators(self.model)],
+            "generators": parallel.generator_states(
+                [g.bit_generator.state for g in _generators(self.model)]
+            ),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "running": dict(self._running),
+            "running": parallel.reduce_running(dict(self._running)),
+            "rank_buffers": parallel.rank_buffers(self.model),
             "history": self.history,
             "iteration_losses": self.iteration_losses,
         }
@@ -314,11 +331,14 @@ class Trainer:
             raise ValueError("Trainer.load_checkpoint: give run_dir (the trainer has no out_dir)")
         model_state, optimizer_state, state = checkpoint.load_checkpoint(run_dir)
         self.model.load_state_dict(model_state)
+        parallel.load_rank_buffers(self.model, state.get("rank_buffers"))
         _load_optimizer_state(self.optimizer, optimizer_state)
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.loader.load_state_dict(state["loader"])
         gens = _generators(self.model)
+        if parallel.active():
+            state["generators"] = parallel.my_generator_states(state["generators"], len(gens))
         if len(gens) != len(state["generators"]):
             raise ValueError(
                 f"{run_dir}: the checkpoint has {len(state['generators'])} random generators, "
@@ -330,6 +350,8 @@ class Trainer:
         self.history = list(state["history"])
         self.iteration_losses = list(state["iteration_losses"])
         self._running = dict(state["running"])
+        if not parallel.dist.is_main():  # rank 0 carries the saved sums of all ranks
+            self._running.update(loss_sum=0.0, correct=0, seen=0)
 
 
 def _optimizer_state(optimizer: Any) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """``explain(y)``: the forward and backward pass of a graph, step by step, with the numbers.
 
 The explanation walks the graph recorded behind ``y`` (``t._node`` is the gate that made ``t``,
-``t._node.inputs`` its inputs) and runs the backward pass itself, in the order the engine runs
-it, calling each gate's ``backward`` without freeing anything and without touching any
-``.grad``. Everything is kept as data (``nodes``, ``edges``, ``steps``) that the text, the
-pictures (``viz.svg``, ``viz.png``) and the HTML stepper (``viz.html``) all read.
+``t._node.inputs`` its inputs) for the forward pass, and for the backward pass runs the
+engine's own walk (``engine.run``) under an observer (``engine.observe``), retaining the graph
+and capturing the leaves' gradients instead of writing ``.grad``: every number it shows is
+the one ``backward()`` computes, hooks, ``retain_grad`` and fan-out included. Everything is
+kept as data (``nodes``, ``edges``, ``steps``) that the text, the pictures (``viz.svg``,
+``viz.png``) and the HTML stepper (``viz.html``) all read.
 
 >>> import chainrule as cr
 >>> x, y, z = (cr.tensor(v, requires_grad=True, dtype="float64") for v in (-2.0, 5.0, -4.0))
@@ -22,8 +24,8 @@ True
 
 from __future__ import annotations
 
-import heapq
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -438,7 +440,10 @@ def explain(
 ) -> Explanation:
     """Explain the graph behind ``y``: its forward values and every step of its backward pass.
 
-    Nothing is changed: no ``.grad`` is written and the graph can still be backpropagated.
+    The backward pass shown is the engine's own, run once with the graph retained: no
+    ``.grad`` is written and the graph can still be backpropagated. Hooks run as they would in
+    ``backward()`` (what they return is what the explanation shows), and an error backward
+    would raise (a tensor changed in place) is raised.
     Call it *before* ``y.backward()`` (which frees what the gates saved) or after
     ``y.backward(retain_graph=True)``.
 
@@ -697,7 +702,7 @@ def _backward(
     f: gates.Fmt,
     forward_error: anomaly_mod.AnomalyError | None,
 ) -> tuple[dict[int, np.ndarray], dict[tuple[int, int, int], np.ndarray], list[Step], str | None]:
-    """Run the backward pass in the order the engine runs it, recording every step."""
+    """Run the engine's backward pass from ``root`` and turn each of its steps into a Step."""
     note = _freed_or_none(root)
     if forward_error is not None:
         note = "no backward pass: the forward pass stopped at the gate that made the nan/inf"
@@ -719,27 +724,17 @@ def _backward(
             raise ValueError(f"explain: gradient has shape {g0.shape}, the output {root.shape}")
         g0 = g0.astype(root.data.dtype)
 
-    # the engine's order: a max-heap on creation order (a gate runs once every gate that
-    # reads it has run, so its gradient is complete, the fan-out branches summed)
-    def seq(n: Any) -> int:
-        return int(getattr(n, "_seq", idx[n]))
-
-    pending: dict[Any, np.ndarray] = {root._node: g0}
+    walked, leaf_totals = _run_backward(walk, root, g0)
     branches: dict[int, list[tuple[int, np.ndarray]]] = {}
     grads: dict[int, np.ndarray] = {out: g0}
     edge_grads: dict[tuple[int, int, int], np.ndarray] = {}
     steps = [Step("backward", None, f"start: d{oname}/d{oname} = {f(g0)}", upstream=g0)]
-    heap = [(-seq(root._node), idx[root._node], root._node)]
-    while heap:
-        n = heapq.heappop(heap)[2]
-        dout = pending.pop(n)
+    for n, dout, dins in walked:
+        dout = np.asarray(dout)
         i = idx[n]
-        n.check_versions()
+        grads[i] = dout  # after the output's hooks, as the engine passed it on
         needs = n.needs_input_grad
         with np.errstate(all="ignore"):
-            dins = n.backward(dout)
-            if type(dins) is not tuple:
-                dins = tuple(dins) if type(dins) is list else (dins,)
             local = _local(n, dout, needs)
         ins = operands[i]
         op = type(n).__name__
@@ -756,21 +751,20 @@ def _backward(
             j = idx[_key(p)]
             edge_grads[(j, i, slot)] = g
             branches.setdefault(j, []).append((i, g))
-            grads[j] = grads[j] + g if j in grads else g
             lv = local[slot] if local is not None and not summed else None
             terms.append(Term(j, gates.local_text(op, slot, ins, lv, f), g, summed))
-            pn = p._node
-            if pn is not None:
-                if pn in pending:
-                    pending[pn] = pending[pn] + g
-                else:
-                    pending[pn] = g
-                    heapq.heappush(heap, (-seq(pn), idx[pn], pn))
         fanin = branches.get(i, [])
         formula = gates.formula(op, _args(walk.tensors[i], ins))
         head = f"{names[i]} = {formula}: {gates.pattern(op, ins)}"
         lines = [head]
-        if len(fanin) > 1:
+        arrived = g0 if i == out else _total(fanin)
+        if arrived is not None and _changed(arrived, dout):  # its hooks replaced it
+            parts = " + ".join(f"{f(g)} (from {names[c]})" for c, g in fanin) or f(g0)
+            lines.append(
+                f"  upstream d{oname}/d{names[i]} = {parts} = {f(arrived)}, "
+                f"{f(dout)} after its hooks"
+            )
+        elif len(fanin) > 1:
             parts = " + ".join(f"{f(g)} (from {names[c]})" for c, g in fanin)
             lines.append(
                 f"  upstream d{oname}/d{names[i]} = {parts} = {f(dout)} "
@@ -792,12 +786,19 @@ def _backward(
                 branches=tuple(fanin),
             )
         )
+    grads.update(leaf_totals)  # what each leaf finally receives, after its hooks
     lines = ["gradients:"]
     for j, t in enumerate(walk.tensors):
         if t._node is not None or j not in grads:
             continue
         contribs = branches.get(j, [])
-        if len(contribs) > 1:
+        arrived = _total(contribs)
+        if arrived is not None and _changed(arrived, grads[j]):  # hooks replaced it
+            sums = " + ".join(f(g) for _, g in contribs)
+            lines.append(
+                f"  d{oname}/d{names[j]} = {sums} = {f(arrived)}, {f(grads[j])} after its hooks"
+            )
+        elif len(contribs) > 1:
             sums = " + ".join(f(g) for _, g in contribs)
             lines.append(
                 f"  d{oname}/d{names[j]} = {sums} = {f(grads[j])} "
@@ -807,6 +808,60 @@ def _backward(
             lines.append(f"  d{oname}/d{names[j]} = {f(grads[j])}")
     steps.append(Step("gradients", None, "\n".join(lines)))
     return grads, edge_grads, steps, None
+
+
+class _Recorder(engine.Observer):
+    """Keeps every step of the engine's walk: the node, its upstream gradient (after the
+    output's hooks) and the downstream gradient per input (before broadcasts are summed)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, Any, tuple[Any, ...]]] = []
+        # observers are global: a backward another thread runs meanwhile is not this one's
+        self.thread = threading.get_ident()
+
+    def step(self, node: Any, dout: Any, dins: tuple[Any, ...]) -> None:
+        if threading.get_ident() == self.thread:
+            self.steps.append((node, dout, dins))
+
+
+def _run_backward(
+    walk: _Walk, root: Any, g0: np.ndarray
+) -> tuple[list[tuple[Any, Any, tuple[Any, ...]]], dict[int, np.ndarray]]:
+    """The engine's own backward pass from ``root``, watched: its steps and the leaves' totals.
+
+    The graph is retained and the leaves' gradients are captured (as ``grad()`` does) rather
+    than accumulated, so no ``.grad`` changes; the ``.grad`` that ``retain_grad()`` fills on
+    the way is put back as it was. Hooks run, and errors (a tensor changed in place) are
+    raised, exactly as in ``backward()``.
+    """
+    leaves = [t for t in walk.tensors if t._node is None and t.requires_grad]
+    kept = [(t, t.grad) for t in walk.tensors if t._node is not None]
+    recorder = _Recorder()
+    try:
+        with np.errstate(all="ignore"), engine.observe(recorder):
+            totals = engine.grad(root, leaves, g0, retain_graph=True, allow_unused=True)
+    finally:
+        for t, g in kept:
+            t.grad = g
+    grads = {
+        walk.index[_key(t)]: np.asarray(g.data)
+        for t, g in zip(leaves, totals, strict=True)
+        if g is not None
+    }
+    return recorder.steps, grads
+
+
+def _total(branches: list[tuple[int, np.ndarray]]) -> np.ndarray | None:
+    """The sum of the gradients that arrived along a value's branches (None: none did)."""
+    total = None
+    for _, g in branches:
+        total = g if total is None else total + g
+    return total
+
+
+def _changed(arrived: np.ndarray, passed: np.ndarray) -> bool:
+    """Whether hooks replaced the gradient that arrived (NaNs where they were count as kept)."""
+    return arrived.shape != passed.shape or not np.array_equal(arrived, passed, equal_nan=True)
 
 
 def _local(n: Any, dout: np.ndarray, needs: Any) -> list[Any] | None:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import _tensor, ops
+from chainrule.ops import registry
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 40  # nesting of parentheses and operators
@@ -40,20 +41,16 @@ MAX_NODES = 300  # gates and leaves in the tree (a picture stops at 300 nodes to
 MAX_EXPONENT = 100
 MAX_ELEMENTS = 256  # elements of one variable's value
 
+# the functions an expression may call, by the names the registry gives them (``expr``)
 UNARY: dict[str, Callable[[Any], Any]] = {
-    "exp": ops.exp,
-    "log": ops.log,
-    "sqrt": ops.sqrt,
-    "tanh": ops.tanh,
-    "sigmoid": ops.sigmoid,
-    "relu": ops.relu,
-    "abs": ops.abs,
-    "sum": ops.sum,
-    "mean": ops.mean,
+    f.expr: getattr(ops, f.function)
+    for f in registry.ALL.values()
+    if f.expr is not None and f.function is not None and f.arity == 1
 }
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "max": ops.maximum,
-    "min": ops.minimum,
+    f.expr: getattr(ops, f.function)
+    for f in registry.ALL.values()
+    if f.expr is not None and f.function is not None and f.arity == 2
 }
 FUNCTIONS = frozenset(UNARY) | frozenset(BINARY)
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}

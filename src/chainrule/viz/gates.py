@@ -1,10 +1,11 @@
 """What each gate is called and what its local gradient is, in the lecture's words.
 
-One small table per fact: the label a gate carries in a picture (``+``, ``*``, ``exp``, ``1/x``),
-the formula it computes from its inputs' names (``q * z``), the pattern of its backward pass
-("add distributes", "mul swaps and scales", "max routes") and the local gradient written out
-with its numbers ("e^x at x = -1.00 is 0.37"). Gates this module does not know (a user's
-``Function``) get their class name and a generic description.
+One small table per fact, each derived from the op registry: the label a gate carries in a
+picture (``+``, ``*``, ``exp``, ``1/x``), the formula it computes from its inputs' names
+(``q * z``), the pattern of its backward pass ("add distributes", "mul swaps and scales", "max
+routes") and the local gradient written out with its numbers ("e^x at x = -1.00 is 0.37").
+Gates this module does not know (a user's ``Function``) get their class name and a generic
+description.
 
 >>> import numpy as np
 >>> x = Operand("x", np.array(-1.0), False)
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import chainrule.ops  # noqa: F401 - loads every gate, so the registry is complete
+from chainrule.ops import registry
+
 Fmt = Callable[[np.ndarray], str]
 
 
@@ -31,76 +35,23 @@ class Operand:
     constant: bool
 
 
-# unary gates: (picture label, local derivative in terms of the gate's input x)
-UNARY: dict[str, tuple[str, str]] = {
-    "Exp": ("exp", "e^x"),
-    "Log": ("log", "1/x"),
-    "Sqrt": ("sqrt", "1/(2 sqrt(x))"),
-    "Abs": ("abs", "sign(x)"),
-    "Sin": ("sin", "cos(x)"),
-    "Cos": ("cos", "-sin(x)"),
-    "Tanh": ("tanh", "1 - tanh(x)^2"),
-    "Sigmoid": ("sigmoid", "(1 - sigmoid(x)) sigmoid(x)"),
-    "ReLU": ("relu", "1 if x > 0 else 0"),
-    "LeakyReLU": ("leaky_relu", "1 if x > 0 else slope"),
-    "ELU": ("elu", "1 if x > 0 else elu(x) + alpha"),
-    "Neg": ("*-1", "-1"),
-    "Clip": ("clip", "1 inside the bounds, else 0"),
-    "Cast": ("cast", "1"),
-}
+# The tables below are derived from the op registry: each gate declares its label, local
+# derivative and backward pattern beside its forward and backward (chainrule.ops.registry).
+_FACTS = registry.facts_by_name()
 
-BINARY_SYMBOL = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "MatMul": "@"}
+# unary gates: (picture label, local derivative in terms of the gate's input x)
+UNARY: dict[str, tuple[str, str]] = {n: (f.label, f.local) for n, f in _FACTS.items() if f.unary}
+
+BINARY_SYMBOL = {n: f.symbol for n, f in _FACTS.items() if f.symbol is not None}
 
 # gates whose output element i depends only on input element i (their Jacobian is diagonal)
-ELEMENTWISE = frozenset(UNARY) | {"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Where"}
+ELEMENTWISE = frozenset(n for n, f in _FACTS.items() if f.elementwise)
 
-SHAPE_OPS = frozenset(
-    {
-        "Reshape",
-        "Transpose",
-        "BroadcastTo",
-        "ExpandDims",
-        "Squeeze",
-        "Index",
-        "Concatenate",
-        "Stack",
-    }
-)
+SHAPE_OPS = frozenset(n for n, f in _FACTS.items() if f.family == "shape")
 
-REDUCE_LOCAL = {
-    "Sum": "1 for every element (the upstream is copied to each)",
-    "Mean": "1/N for every element (N the number averaged)",
-    "Max": "1 at the maximum, 0 elsewhere (ties share)",
-    "Min": "1 at the minimum, 0 elsewhere (ties share)",
-    "Var": "2 (x - mean) / N",
-    "Std": "(x - mean) / (N std)",
-    "Softmax": "the softmax Jacobian diag(s) - s s^T, applied row by row",
-    "LogSoftmax": "I - softmax(x), applied row by row",
-    "LogSumExp": "softmax(x)",
-}
+REDUCE_LOCAL = {n: f.local for n, f in _FACTS.items() if f.family == "reduce"}
 
-PATTERNS = {
-    "Add": "add distributes: each input gets the upstream gradient unchanged",
-    "Sub": "sub distributes: the first input gets the upstream, the second its negative",
-    "Mul": "mul swaps and scales: each input gets the upstream times the other input",
-    "Div": "div: the numerator gets upstream / y, the denominator upstream * (-x / y^2)",
-    "Pow": "pow: the base gets upstream * y x^(y-1), the exponent upstream * ln(x) x^y",
-    "Maximum": "max routes: the larger input gets the whole upstream, the other gets 0",
-    "Minimum": "min routes: the smaller input gets the whole upstream, the other gets 0",
-    "ReLU": "relu routes: the upstream passes where the input was positive, else 0",
-    "Max": "max routes: the maximum element gets the upstream, the others 0",
-    "Min": "min routes: the minimum element gets the upstream, the others 0",
-    "Sum": "sum distributes (like add): every element gets the upstream",
-    "Mean": "mean distributes: every element gets the upstream / N",
-    "MatMul": "matmul swaps and scales, as matrices: each input gets the upstream times the "
-    "other input, transposed",
-    "Softmax": "softmax couples each row: every input gets s * (upstream - sum(upstream * s))",
-    "LogSoftmax": "log-softmax couples each row: upstream - softmax * sum(upstream)",
-    "LogSumExp": "logsumexp spreads the upstream over its inputs, weighted by softmax(x)",
-    "Var": "var: each element gets the upstream times 2 (x - mean) / N",
-    "Std": "std: each element gets the upstream times (x - mean) / (N std)",
-    "Where": "where routes: each element's upstream goes to the branch that was chosen",
-}
+PATTERNS = {n: f.pattern for n, f in _FACTS.items() if f.pattern is not None}
 
 
 def num(c: object) -> str:

@@ -25,32 +25,12 @@ import numpy as np
 
 import chainrule
 from chainrule import engine
+from chainrule.ops import registry
 
 MAX_ENTRIES = 4096  # a bigger Jacobian is described, not printed
 PRINT_ENTRIES = 144  # 12 x 12
 # gates that take no options, so they can be rebuilt from their inputs alone
-REBUILDABLE = frozenset(
-    {
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Pow",
-        "Neg",
-        "Exp",
-        "Log",
-        "Sqrt",
-        "Abs",
-        "Sin",
-        "Cos",
-        "Tanh",
-        "Sigmoid",
-        "ReLU",
-        "Maximum",
-        "Minimum",
-        "MatMul",
-    }
-)
+REBUILDABLE = frozenset(f.gate for f in registry.ALL.values() if f.rebuildable)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,216 @@
+"""Gather and scatter: take, take_along_axis, put_along_axis, one_hot; and sorting built on
+them: sort, argsort, topk.
+
+Each differentiable one is a fancy index into its input, so it records the indexing gate
+(``shape.Index``), whose backward adds dout back at the chosen positions (``shape.IndexAdd``,
+itself differentiable): the gradient routes to the chosen elements and repeated indices
+accumulate. Indices are checked first: an index outside ``[-n, n)`` raises ``IndexError``
+naming the op, the index and the axis length; nothing wraps. Sorting is stable, so tied values
+keep their order (topk takes the earlier of tied elements first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import TensorBase
+from chainrule.ops import _args
+from chainrule.ops import shape as shape_ops
+
+
+def _indices(op: str, indices: Any, n: int, what: str = "indices") -> np.ndarray:
+    """Integer indices as an array, each in [-n, n), or an error naming op and the range."""
+    idx = np.asarray(indices.data if isinstance(indices, TensorBase) else indices)
+    if idx.dtype.kind not in "iu":
+        if idx.size == 0:
+            idx = idx.astype(np.int64)
+        else:
+            raise TypeError(f"{op}: {what} must be integers, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"{op}: index {bad} is out of range for an axis of length {n}")
+    return idx
+
+
+def _along(x: Any, idx: np.ndarray, axis: int) -> tuple[Any, ...]:
+    """The fancy index that takes ``idx`` along ``axis`` and broadcasts over the other axes."""
+    grids = np.ogrid[tuple(slice(0, s) for s in idx.shape)]
+    return tuple(idx if a == axis else grids[a] for a in range(x.ndim))
+
+
+def _along_checked(op: str, t: Any, indices: Any, axis: Any) -> tuple[Any, int, np.ndarray]:
+    if t.ndim == 0:
+        raise ValueError(f"{op}: needs an input of at least 1 dimension")
+    ax = _args.axis(op, axis, t.ndim)
+    idx = _indices(op, indices, t.shape[ax])
+    if idx.ndim != t.ndim:
+        raise ValueError(
+            f"{op}: indices need the input's number of dimensions {t.ndim}, got shape {idx.shape}"
+        )
+    for a, (m, n) in enumerate(zip(idx.shape, t.shape, strict=True)):
+        if a != ax and m not in (1, n):
+            raise ValueError(
+                f"{op}: indices of shape {idx.shape} do not broadcast with the input's "
+                f"{t.shape} outside axis {ax}"
+            )
+    idx = np.broadcast_to(
+        idx,
+        tuple(m if a == ax else n for a, (m, n) in enumerate(zip(idx.shape, t.shape, strict=True))),
+    )
+    return _along(t, idx, ax), ax, idx
+
+
+def take(x: Any, indices: Any, axis: int | None = None) -> Any:
+    """Elements at ``indices`` along axis (of the flattened input by default), as numpy.take.
+
+    >>> import chainrule as cr
+    >>> cr.take(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), [3, 0]), cr.take(cr.eye(2), [1], axis=1)
+    (tensor([4., 1.]), tensor([[0.],
+            [1.]]))
+    """
+    t = _args.tensor(x)
+    if axis is None:
+        t = t.reshape(-1)
+        ax = 0
+    else:
+        if t.ndim == 0:
+            raise ValueError("take: axis needs an input of at least 1 dimension")
+        ax = _args.axis("take", axis, t.ndim)
+    idx = _indices("take", indices, t.shape[ax])
+    return shape_ops.Index.apply(t, index=(slice(None),) * ax + (idx,))
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    """x at ``indices`` along axis, matched element by element, as numpy.take_along_axis.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[10.0, 30.0, 20.0]], requires_grad=True)
+    >>> cr.take_along_axis(x, [[1, 1]], axis=1).sum().backward()
+    >>> x.grad
+    tensor([[0., 2., 0.]])
+    """
+    t = _args.tensor(x)
+    index, _, _ = _along_checked("take_along_axis", t, indices, axis)
+    return shape_ops.Index.apply(t, index=index)
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: int) -> Any:
+    """A copy of arr with ``values`` written at ``indices`` along axis (numpy.put_along_axis,
+    without changing arr); differentiable in arr (0 where overwritten) and in values. Indices
+    repeated along the axis are refused (which write would win is NumPy's accident).
+
+    >>> import chainrule as cr
+    >>> cr.put_along_axis(cr.zeros(2, 3), [[2], [0]], 5.0, axis=1)
+    tensor([[0., 0., 5.],
+            [5., 0., 0.]])
+    """
+    from chainrule import ops
+
+    t = _args.tensor(arr)
+    index, ax, idx = _along_checked("put_along_axis", t, indices, axis)
+    n = t.shape[ax]
+    sorted_idx = np.sort(idx % n if n else idx, axis=ax)
+    if idx.shape[ax] > 1 and (np.diff(sorted_idx, axis=ax) == 0).any():
+        raise ValueError("put_along_axis: indices repeat along the axis; each position once")
+    v = values if isinstance(values, TensorBase) else ops.lift_operand(values, t)
+    v = _args.tensor(v) if not isinstance(v, TensorBase) else v
+    try:
+        v = ops.broadcast_to(v, idx.shape)
+    except ValueError:
+        raise ValueError(
+            f"put_along_axis: values of shape {v.shape} do not broadcast to the indices' "
+            f"{idx.shape}"
+        ) from None
+    placed = shape_ops.IndexAdd.apply(v, shape=t.shape, index=index)  # zeros with values in
+    mask = np.zeros(t.shape, dtype=bool)
+    mask[index] = True
+    return ops.where(mask, placed, t)
+
+
+def one_hot(indices: Any, num_classes: int = -1) -> Any:
+    """An int64 tensor with a trailing axis of num_classes (max index + 1 by default), 1 at
+    each index; no gradient (PyTorch's one_hot).
+
+    >>> import chainrule as cr
+    >>> cr.one_hot(cr.tensor([0, 2]), 3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    raw = np.asarray(indices.data if isinstance(indices, TensorBase) else indices)
+    if raw.dtype.kind not in "iu" and raw.size:
+        raise TypeError(f"one_hot: indices must be integers, got dtype {raw.dtype}")
+    if num_classes == -1:
+        num_classes = int(raw.max()) + 1 if raw.size else 0
+    if num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
+    if raw.size and raw.min() < 0:
+        raise IndexError(f"one_hot: index {raw.min()} is negative")
+    idx = _indices("one_hot", raw, num_classes)
+    from chainrule import _tensor
+
+    return _tensor.Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def argsort(x: Any, axis: int = -1, descending: bool = False) -> Any:
+    """Indices that sort x along axis, stably (ties keep their order); no gradient.
+
+    >>> import chainrule as cr
+    >>> cr.argsort(cr.tensor([3.0, 1.0, 2.0, 1.0]))
+    tensor([1, 3, 2, 0])
+    """
+    t = _args.tensor(x)
+    if t.ndim == 0:
+        raise ValueError("argsort: needs an input of at least 1 dimension")
+    ax = _args.axis("argsort", axis, t.ndim)
+    data = t.data
+    if descending:  # stable on -x: ties still keep their order (NaN, as NumPy, last)
+        key = -data.astype(np.int64) if data.dtype.kind in "bu" else -data
+        order = np.argsort(key, axis=ax, kind="stable")
+    else:
+        order = np.argsort(data, axis=ax, kind="stable")
+    from chainrule import _tensor
+
+    return _tensor.Tensor(order)
+
+
+def sort(x: Any, axis: int = -1, descending: bool = False) -> Any:
+    """x sorted along axis, stably; the gradient routes each element back to where it came
+    from.
+
+    >>> import chainrule as cr
+    >>> cr.sort(cr.tensor([3.0, 1.0, 2.0]))
+    tensor([1., 2., 3.])
+    """
+    t = _args.tensor(x)
+    if t.ndim == 0:
+        raise ValueError("sort: needs an input of at least 1 dimension")
+    axis = _args.axis("sort", axis, t.ndim)
+    order = argsort(t, axis=axis, descending=descending)
+    return take_along_axis(t, order, axis=axis)
+
+
+def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+    """The k largest (or smallest) values along axis and their indices, as PyTorch's topk;
+    of tied values the earlier index comes first. The gradient routes to the chosen elements.
+
+    >>> import chainrule as cr
+    >>> values, indices = cr.topk(cr.tensor([1.0, 4.0, 2.0, 4.0]), 2)
+    >>> values, indices
+    (tensor([4., 4.]), tensor([1, 3]))
+    """
+    t = _args.tensor(x)
+    if t.ndim == 0:
+        raise ValueError("topk: needs an input of at least 1 dimension")
+    ax = _args.axis("topk", axis, t.ndim)
+    n = t.shape[ax]
+    if not 0 <= k <= n:
+        raise ValueError(f"topk: k={k} must be in [0, {n}] (the length of axis {ax})")
+    order = argsort(t, axis=ax, descending=largest).data
+    chosen = np.take(order, np.arange(k), axis=ax)
+    if not sorted:
+        chosen = np.sort(chosen, axis=ax)
+    from chainrule import _tensor
+
+    return take_along_axis(t, chosen, axis=ax), _tensor.Tensor(chosen)
