@@ -18,7 +18,7 @@ def _blocks(text: str) -> list[str]:
 def test_the_tutorial_has_code_for_each_part() -> None:
     text = TUTORIAL.read_text()
     assert len(_blocks(text)) >= 5
-    for heading in ("A graph", "sigmoid neuron", "gate of your own", "2-layer net"):
+    for heading in ("A graph", "sigmoid neuron", "gate of your own", "2-layer net", "convnet"):
         assert heading in text
 
 
@@ -33,3 +33,4 @@ def test_tutorial_code_runs(
     out = capsys.readouterr().out
     assert "-12.0 -4.0 -4.0 3.0" in out
     assert "test accuracy" in out
+    assert "convnet test accuracy" in out

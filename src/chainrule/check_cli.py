@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 import chainrule as cr
+from chainrule.train import convnet
 
 _OPTIONS = ("data", "hidden", "activation", "dropout", "batchnorm", "reg", "seed")
 
@@ -91,8 +92,12 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
         raise cli.UsageError("--find-lr starts from a fresh model: drop --resume")
     given = {k: getattr(args, k) for k in cli.TRAIN_DEFAULTS if getattr(args, k) is not None}
     config = {**cli.TRAIN_DEFAULTS, **given}
-    splits, _ = cr.data.load_splits(config["data"])
+    images = convnet.is_convnet(config)  # --conv: a convnet on the images in their shape
+    if images and (why := convnet.check(config)) is not None:
+        raise cli.UsageError(why)
+    splits, _ = cr.data.load_splits(config["data"], images=images)
     config.update(input_dim=splits.input_dim, num_classes=splits.num_classes)
+    config["image_shape"] = list(splits.train[0].shape[1:])
     model = cli.build_model(config)
     result = cr.train.find_lr(
         model,

@@ -28,7 +28,7 @@ import chainrule as cr
 import chainrule.data
 import chainrule.train
 from chainrule.data.errors import DataError
-from chainrule.train import runlock, schema
+from chainrule.train import convnet, runlock, schema
 
 RUN_FORMAT = "chainrule-run/1"
 CONFIG = "config.json"
@@ -40,6 +40,7 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.02, "rmsprop": 1e-3, "adam": 1e-3, "adam
 TRAIN_DEFAULTS: dict[str, Any] = {
     "data": "digits",
     "hidden": [100],
+    "conv": [],
     "activation": "relu",
     "dropout": 0.0,
     "batchnorm": False,
@@ -187,6 +188,16 @@ def _add_train(sub: Any) -> None:
         "net]",
     )
     p.add_argument(
+        "--conv",
+        type=_positive_int,
+        nargs="+",
+        metavar="C",
+        help="make it a convnet: one conv3x3-(batchnorm)-relu-maxpool2 block per channel count, "
+        "on the images in their shape (digits 1x8x8, MNIST 1x28x28, CIFAR-10 3x32x32, "
+        "standardized per channel), then the --hidden FC head; each block halves the image "
+        "side (--conv 32 --hidden 100 is CS231n's ThreeLayerConvNet) [default: none, an MLP]",
+    )
+    p.add_argument(
         "--activation",
         choices=ACTIVATIONS,
         help=f"hidden-layer nonlinearity [default: {d['activation']}]",
@@ -318,7 +329,9 @@ def _add_demo(sub: Any) -> None:
 
 
 def build_model(config: dict[str, Any]) -> Any:
-    """The MLP a run's config describes, initialized from its seed."""
+    """The MLP (or, with ``conv``, the convnet) a run's config describes, from its seed."""
+    if convnet.is_convnet(config):
+        return convnet.build(config)
     sizes = [config["input_dim"], *config["hidden"], config["num_classes"]]
     return cr.nn.MLP(
         sizes,
@@ -372,13 +385,14 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _load_stats(run_dir: Path) -> Any:
+def _load_stats(run_dir: Path, config: dict[str, Any] | None = None) -> Any:
     path = run_dir / PREPROCESS
     try:
         state = cr.load(path)
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: cannot read the preprocessing statistics ({e})") from None
-    stats = cr.data.Standardizer()
+    images = config is not None and convnet.is_convnet(config)
+    stats = cr.data.ChannelStandardizer() if images else cr.data.Standardizer()
     stats.load_state_dict(state)
     return stats
 
@@ -442,6 +456,11 @@ def check_out_dir(out: Path) -> None:
                          "directory you can write")  # fmt: skip
 
 
+def _features(splits: Any) -> str:
+    shape = splits.train[0].shape[1:]
+    return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape)) + " images"
+
+
 def _json_train_config(args: argparse.Namespace) -> list[Any]:
     config, out, resuming = _train_config(args)
     return [config, str(out), resuming]
@@ -467,11 +486,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     config, out, resuming = c, Path(o), r
     main_rank = dist.is_main()
     say = (lambda *a: None) if args.quiet or not main_rank else print
+    images = convnet.is_convnet(config)
+    if images and (why := convnet.check(config)) is not None:
+        raise UsageError(why)
     if resuming:
-        stats = _load_stats(out)
-        splits, _ = cr.data.load_splits(config["data"], stats)
+        stats = _load_stats(out, config)
+        splits, _ = cr.data.load_splits(config["data"], stats, images=images)
     else:
-        splits, stats = cr.data.load_splits(config["data"])
+        splits, stats = cr.data.load_splits(config["data"], images=images)
+        if images:
+            config["image_shape"] = list(splits.train[0].shape[1:])
         config.update(
             format=RUN_FORMAT,
             input_dim=splits.input_dim,
@@ -515,9 +539,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         n = [len(s[1]) for s in (splits.train, splits.val, splits.test)]
         say(f"{config['data']}: {n[0]} train / {n[1]} val / {n[2]} test samples of "
-            f"{splits.input_dim} features, {splits.num_classes} classes")  # fmt: skip
-        say(f"model: {config['input_dim']}-{'-'.join(map(str, config['hidden']))}-"
-            f"{config['num_classes']} {config['activation']} MLP, {config['optimizer']} "
+            f"{_features(splits)}, {splits.num_classes} classes")  # fmt: skip
+        model_line = (
+            convnet.describe(config)
+            if images
+            else f"{config['input_dim']}-{'-'.join(map(str, config['hidden']))}-"
+            f"{config['num_classes']} {config['activation']} MLP"
+        )
+        say(f"model: {model_line}, {config['optimizer']} "
             f"lr {config['lr']:g}, reg {config['reg']:g}; run directory {out}")  # fmt: skip
     trainer.fit()
     if trainer.diverged is not None:
@@ -560,7 +589,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as e:
         raise UsageError(f"{ckpt / 'model.safetensors'}: cannot load the weights ({e})") from None
     spec = args.data or config["data"]
-    splits, _ = cr.data.load_splits(spec, _load_stats(args.run))
+    stats = _load_stats(args.run, config)
+    splits, _ = cr.data.load_splits(spec, stats, images=convnet.is_convnet(config))
     if splits.num_classes != config["num_classes"]:
         raise UsageError(
             f"{spec} has {splits.num_classes} classes, the model {config['num_classes']}"

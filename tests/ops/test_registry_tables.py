@@ -148,7 +148,7 @@ def test_rebuildable_equals_the_old_literal() -> None:
 
 
 def test_ufuncs_equal_the_old_literal() -> None:
-    assert set(_tensor._UFUNCS) == set(OLD_UFUNCS)
+    assert set(_tensor._UFUNCS) >= set(OLD_UFUNCS)  # gates registered since may only add
     by_name = registry.facts_by_name()
     for ufunc, (gate, paired) in OLD_UFUNCS.items():
         assert ufunc in by_name[gate].ufuncs

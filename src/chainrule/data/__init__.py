@@ -9,6 +9,7 @@
 from chainrule.data.builtin import DIGITS_ATTRIBUTION, digits
 from chainrule.data.cifar import RestrictedUnpickler, load_cifar10
 from chainrule.data.errors import DataError
+from chainrule.data.images import ChannelStandardizer
 from chainrule.data.loader import DataLoader
 from chainrule.data.mnist import load_mnist, read_idx
 from chainrule.data.preprocess import Standardizer, train_val_test_split
@@ -17,6 +18,7 @@ from chainrule.data.synthetic import spiral
 
 __all__ = [
     "DIGITS_ATTRIBUTION",
+    "ChannelStandardizer",
     "DataError",
     "DataLoader",
     "RestrictedUnpickler",

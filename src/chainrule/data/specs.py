@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from chainrule.data import builtin, cifar, mnist, synthetic
+from chainrule.data import builtin, cifar, images, mnist, synthetic
 from chainrule.data.errors import DataError
 from chainrule.data.preprocess import Standardizer, train_val_test_split
 
@@ -88,11 +89,17 @@ def load_raw(spec: str) -> tuple[Splits, Standardizer]:
     return Splits(spec, tr, va, (_flat(test[0]), test[1]), 10), Standardizer(per_feature=False)
 
 
-def load_splits(spec: str, standardizer: Standardizer | None = None) -> tuple[Splits, Standardizer]:
+def load_splits(spec: str, standardizer: Any = None, images: bool = False) -> tuple[Splits, Any]:
     """The preprocessed splits of ``spec`` and the fitted ``Standardizer``.
 
     The statistics come from the training split only, unless a fitted ``standardizer`` is given
-    (to evaluate a saved run with its own statistics).
+    (to evaluate a saved run with its own statistics). With ``images=True`` the samples keep
+    their image shape (N, C, H, W), standardized per channel, and the statistics are a
+    ``ChannelStandardizer`` (see ``chainrule.data.images``)::
+
+        >>> splits, stats = load_splits("digits", images=True)
+        >>> splits.train[0].shape, stats.mean.shape
+        ((1258, 1, 8, 8), (1,))
 
     >>> splits, stats = load_splits("digits")
     >>> splits.train[0].shape, splits.val[0].shape, splits.test[0].shape, splits.num_classes
@@ -100,6 +107,8 @@ def load_splits(spec: str, standardizer: Standardizer | None = None) -> tuple[Sp
     >>> bool(abs(splits.train[0].mean()) < 1e-6)
     True
     """
+    if images:
+        return _load_image_splits(spec, standardizer)
     splits, fresh = load_raw(spec)
     stats = fresh.fit(splits.train[0]) if standardizer is None else standardizer
     if stats.mean is not None and stats.mean.shape != (splits.input_dim,):
@@ -115,3 +124,20 @@ def load_splits(spec: str, standardizer: Standardizer | None = None) -> tuple[Sp
         spec, prep(splits.train), prep(splits.val), prep(splits.test), splits.num_classes
     )
     return processed, stats
+
+
+def _load_image_splits(
+    spec: str, standardizer: images.ChannelStandardizer | None
+) -> tuple[Splits, images.ChannelStandardizer]:
+    """load_splits(spec, images=True): the same splits, as per-channel standardized images."""
+    shape = images.image_shape(spec)
+    splits, _ = load_raw(spec)
+    raw = [
+        (images.as_images(X, shape, spec), y) for X, y in (splits.train, splits.val, splits.test)
+    ]
+    stats = images.ChannelStandardizer().fit(raw[0][0]) if standardizer is None else standardizer
+    if stats.mean is None or stats.mean.shape != (shape[0],):
+        got = None if stats.mean is None else stats.mean.shape
+        raise DataError(f"{spec}: images have {shape[0]} channels, the saved statistics {got}")
+    tr, va, te = ((stats.transform(X), y) for X, y in raw)
+    return Splits(spec, tr, va, te, splits.num_classes), stats

@@ -28,6 +28,7 @@ from chainrule.nn.activations2 import (
     Softplus,
     Softsign,
 )
+from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvNet, MaxPool2d
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear, Maxout
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
@@ -38,8 +39,13 @@ __all__ = [
     "GELU",
     "MLP",
     "SELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvNet",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
@@ -52,6 +58,7 @@ __all__ = [
     "Linear",
     "LogSigmoid",
     "MSELoss",
+    "MaxPool2d",
     "Maxout",
     "Mish",
     "Module",

@@ -39,7 +39,14 @@ import numpy as np
 
 from chainrule import _tensor, backend, ops
 from chainrule.function import Function
-from chainrule.nn import init
+from chainrule.nn import functional_conv, init
+from chainrule.nn.functional_conv import (  # noqa: F401 - the image functions, public here
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    max_pool2d,
+    pad,
+)
 from chainrule.ops import elementwise, registry
 
 
@@ -328,7 +335,7 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Any:
-    """Batch normalization over axis 0 of an (N, C) input.
+    """Batch normalization over axis 0 of an (N, C) input, or per channel of (N, C, H, W) images.
 
     In training the batch's mean and (biased) variance normalize x, and the running statistics
     are updated in place: ``running = (1 - momentum) * running + momentum * batch`` (the running
@@ -343,8 +350,14 @@ def batch_norm(
     [[-1.0], [1.0]]
     """
     xa = _array(x)
+    if xa.ndim == 4:  # images: CS231n's spatial batch norm, per channel over N, H, W
+        return functional_conv.spatial_batch_norm(
+            x, batch_norm, running_mean, running_var, weight, bias, training, momentum, eps
+        )
     if xa.ndim != 2:
-        raise ValueError(f"batch_norm: expected an (N, C) input, got shape {xa.shape}")
+        raise ValueError(
+            f"batch_norm: expected an (N, C) or (N, C, H, W) input, got shape {xa.shape}"
+        )
     c = xa.shape[1]
     dtype = xa.dtype
     gamma = weight if weight is not None else np.ones(c, dtype)

@@ -153,6 +153,8 @@ def _structure(
     """Name the Jacobian's structure (diagonal, block-diagonal, a row, sparse, dense)."""
     m, n = j.shape
     nonzero = int(np.count_nonzero(j))
+    if op in _WINDOW_GATES and m > 1 and nonzero:
+        return _window_structure(j, op, nonzero)
     if m == 1 and n == 1:
         return "1 x 1: for scalars the Jacobian is just the local gradient"
     if m == n and nonzero == np.count_nonzero(np.diag(j)):
@@ -205,3 +207,25 @@ def _offdiag_blocks(j: np.ndarray, out_shape: tuple[int, ...], in_shape: tuple[i
     blocks = j.reshape(a, c, b, c)
     mask = ~np.eye(c, dtype=bool)
     return bool(np.any(blocks.transpose(0, 2, 1, 3)[:, :, mask]))  # (a, b, c, c) -> (a, b, k)
+
+
+_WINDOW_GATES = ("Conv2d", "MaxPool2d", "AvgPool2d")
+
+
+def _window_structure(j: np.ndarray, op: str, nonzero: int) -> str:
+    """A conv or pool: sparse and banded (each output element sees one window), and for a
+    conv the same few weights repeated in every row (weight sharing)."""
+    per_row = int(np.count_nonzero(j, axis=1).max())
+    distinct = int(np.unique(j[j != 0]).size)
+    line = (
+        f"sparse, banded: {nonzero} of {j.size} entries are nonzero, at most {per_row} per row "
+        "(each output element sees one window of the input)"
+    )
+    if op == "Conv2d":
+        line += (
+            f"; weight sharing: only {distinct} distinct nonzero values, the same ones "
+            "repeated in every row, so backprop runs a convolution instead of building this"
+        )
+    elif op == "MaxPool2d":
+        line += "; one 1 per row: max routes the upstream to the window's winner"
+    return line

@@ -154,11 +154,17 @@ def group(e: Any, tensors: list[Any], calls: list[Call]) -> dict[int, int]:
 
 
 def short_label(m: Any) -> str:
-    """What the box says: ``Linear(784 -> 512)``, ``ReLU``, ``Dropout(p=0.5)``."""
+    """What the box says: ``Linear(784 -> 512)``, ``Conv2d(1 -> 4, 3x3)``, ``MaxPool2d(2x2)``,
+    ``ReLU``, ``Dropout(p=0.5)``."""
     cls = type(m).__name__
     d_in, d_out = getattr(m, "in_features", None), getattr(m, "out_features", None)
     if isinstance(d_in, int) and isinstance(d_out, int):
         return f"{cls}({d_in} -> {d_out})"
+    c_in, c_out, k = (getattr(m, a, None) for a in ("in_channels", "out_channels", "kernel_size"))
+    if isinstance(c_in, int) and isinstance(c_out, int) and isinstance(k, tuple):
+        return f"{cls}({c_in} -> {c_out}, {k[0]}x{k[1]})"  # Conv2d(1 -> 4, 3x3)
+    if isinstance(k, tuple):
+        return f"{cls}({k[0]}x{k[1]})"  # MaxPool2d(2x2)
     extra = m.extra_repr() if hasattr(m, "extra_repr") else ""
     if not extra:
         return cls
