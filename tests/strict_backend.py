@@ -120,7 +120,10 @@ def _method(name: str) -> Any:
     return call
 
 
-for _name in ("sum", "mean", "max", "min", "var", "std", "reshape", "transpose", "astype", "copy"):
+for _name in (
+    "sum", "mean", "max", "min", "var", "std", "reshape", "transpose", "astype", "copy", "all",
+    "any", "cumsum", "cumprod", "prod", "argmax", "argmin", "nonzero", "swapaxes",
+):  # fmt: skip
     setattr(StrictArray, _name, _method(_name))
 
 
@@ -216,7 +219,20 @@ _NAMES = [
     "greater",
     "less",
 ]
-namespace = SimpleNamespace(**{n: _function(n) for n in _NAMES})
+
+
+class _Namespace(SimpleNamespace):
+    """The listed names, and any other NumPy function by name, on strict arrays only."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or not callable(getattr(np, name, None)):
+            raise AttributeError(name)
+        fn = _function(name)
+        setattr(self, name, fn)
+        return fn
+
+
+namespace = _Namespace(**{n: _function(n) for n in _NAMES})
 namespace.add = _AddAt()
 namespace.asarray = lambda x, dtype=None: (
     StrictArray(x._a.astype(dtype) if dtype is not None else x._a)

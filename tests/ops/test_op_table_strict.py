@@ -8,12 +8,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_table import ROWS, Row
+from op_table_more import ROWS as MORE_ROWS
 
 import chainrule as cr
-from strict_backend import StrictArray
+from strict_backend import ImplicitConversionError, StrictArray
+
+# erf (and gelu's exact form, built on it) computes math.erf element by element on the host:
+# NumPy has no erf ufunc. Marked, strictly, as the known exception: the mark fails once it is fixed.
+HOST_ONLY = {"erf", "gelu"}
+_host = pytest.mark.xfail(strict=True, raises=ImplicitConversionError, reason="math.erf on host")
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "row",
+    [pytest.param(r, marks=_host) if r.name in HOST_ONLY else r for r in (*ROWS, *MORE_ROWS)],
+    ids=lambda r: r.name,
+)
 @given(data=st.data())
 @settings(max_examples=10, deadline=None)
 def test_op_table_on_the_strict_backend(row: Row, data: st.DataObject) -> None:

@@ -85,7 +85,7 @@ class Silu(Function):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return x * _sigmoid(np, x)
+        return x * _sigmoid(backend.get_array_module(x), x)
 
     def backward(self, dout: Any) -> Any:
         xp = backend.get_array_module(dout)

@@ -433,7 +433,7 @@ class _Rounding:
     numpy_name = ""
 
     def forward(self, x: Any) -> Any:
-        return getattr(np, self.numpy_name)(x)
+        return getattr(_xp(x), self.numpy_name)(x)
 
     def backward(self, dout: Any) -> Any:
         return dout * 0.0

@@ -115,7 +115,8 @@ class Cumprod(Function):
         x = self.x.reshape(self.out.shape)
         # dividing by a tiny x would lose the gradient's second derivative to rounding (1/x
         # huge), so small magnitudes take the exact path too (slower, never wrong)
-        if bool((abs(_values(x)) >= 1e-3).all()):
+        v = _values(x)
+        if bool((_xp(v).abs(v) >= 1e-3).all()):
             # sum_{k>=i} dout_k out_k / x_i
             t = dout * self.out
             return (
