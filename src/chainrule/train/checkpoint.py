@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
+from chainrule import serialization
 from chainrule.train import schema
 
 CHECKPOINT = "checkpoint"
@@ -49,7 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, cr.serialization.umask_mode())
+        os.chmod(tmp, serialization.umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -128,10 +128,10 @@ def save_checkpoint(
     run_dir.mkdir(parents=True, exist_ok=True)
     skeleton, opt_arrays = split_state(optimizer_state)
     tmp = Path(tempfile.mkdtemp(prefix=_NEW, dir=run_dir))
-    tmp.chmod(cr.serialization.umask_mode(directory=True))
+    tmp.chmod(serialization.umask_mode(directory=True))
     try:
-        cr.save(model_state, tmp / "model.safetensors")
-        cr.save(opt_arrays, tmp / "optimizer.safetensors")
+        serialization.save(model_state, tmp / "model.safetensors")
+        serialization.save(opt_arrays, tmp / "optimizer.safetensors")
         atomic_write_json(tmp / "state.json", {"format": FORMAT, **state, "optimizer": skeleton})
         final, old = run_dir / CHECKPOINT, run_dir / _OLD
         recover_checkpoint(run_dir, keep=tmp)  # a complete checkpoint/ if there is any
@@ -224,6 +224,8 @@ def load_checkpoint(
     if path is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint (expected {CHECKPOINT}/state.json)")
     state = read_state(path)
-    model_state = cr.load(path / "model.safetensors")
-    optimizer_state = join_state(state.pop("optimizer"), cr.load(path / "optimizer.safetensors"))
+    model_state = serialization.load(path / "model.safetensors")
+    optimizer_state = join_state(
+        state.pop("optimizer"), serialization.load(path / "optimizer.safetensors")
+    )
     return model_state, optimizer_state, state

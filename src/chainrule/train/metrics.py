@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
+from chainrule import _tensor, function
 from chainrule.nn import functional
 
 
@@ -22,9 +22,9 @@ def predict_scores(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndar
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        with cr.no_grad():
+        with function.no_grad():
             parts = [
-                np.asarray(model(cr.tensor(x[i : i + batch_size])).data)
+                np.asarray(model(_tensor.tensor(x[i : i + batch_size])).data)
                 for i in range(0, len(x), batch_size)
             ]
     finally:
@@ -52,8 +52,8 @@ def evaluate(
         return float("nan"), float("nan")
     loss_fn = functional.cross_entropy if loss_fn is None else loss_fn
     scores = predict_scores(model, x, batch_size)
-    with cr.no_grad():
-        loss = float(np.asarray(loss_fn(cr.tensor(scores), y).data))
+    with function.no_grad():
+        loss = float(np.asarray(loss_fn(_tensor.tensor(scores), y).data))
     return loss, float(np.mean(scores.argmax(axis=1) == y))
 
 

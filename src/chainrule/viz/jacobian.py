@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-import chainrule
-from chainrule import engine
+from chainrule import engine, function, functional
 from chainrule.ops import registry
 
 MAX_ENTRIES = 4096  # a bigger Jacobian is described, not printed
@@ -93,8 +92,8 @@ def lens(explanation: Any, node: Any) -> JacobianLens:
             "explain before backward(), or use backward(retain_graph=True)"
         )
     parts = []
-    tensors = [a for a in fn.inputs if isinstance(a, chainrule.Tensor)]
-    slots = [k for k, a in enumerate(fn.inputs) if isinstance(a, chainrule.Tensor)]
+    tensors = [a for a in fn.inputs if isinstance(a, function.TensorBase)]
+    slots = [k for k, a in enumerate(fn.inputs) if isinstance(a, function.TensorBase)]
     for slot, t, j in zip(slots, tensors, node.inputs, strict=True):
         if not fn.needs_input_grad[slot]:
             continue
@@ -125,7 +124,7 @@ def _part(explanation: Any, node: Any, fn: Any, slot: int, t: Any, inode: Any) -
                 args[slot] = x
                 return type(fn).apply(*args)
 
-            jac = chainrule.jacobian(g, np.array(t.data, dtype=np.float64))
+            jac = functional.jacobian(g, np.array(t.data, dtype=np.float64))
             method = "chainrule.jacobian on the gate rebuilt"
         else:
             jac = np.zeros((m, n))
