@@ -71,6 +71,12 @@ def is_tensor(x: Any) -> bool:
     return hasattr(x, "_node") and hasattr(x, "requires_grad")
 
 
+def data_of(x: Any) -> Any:
+    """The array behind a value: a Tensor's data (a rule handed Tensors under create_graph
+    takes its masks and shifts from it, as constants), anything else as it is."""
+    return x.data if is_tensor(x) else x
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """A host NumPy copy of any backend's array (explicit: CuPy's ``.get()``, array-API
     ``to_numpy``-style methods), for printing, saving and explanations, never inside ops."""

@@ -8,6 +8,7 @@ import pytest
 import chainrule as cr
 from chainrule.nn import functional as F  # noqa: N812
 from chainrule.ops import registry
+from graphs import gates_in_graph
 
 rng = np.random.default_rng(7)
 
@@ -70,15 +71,7 @@ def test_every_nn_gate_has_a_second_order_case() -> None:
     """tests/nn/test_functional_second_order.py's cases reach every fused gate."""
     seen: set[type] = set()
     for fn, shapes in CASES.values():
-        out = fn(*[cr.tensor(np.ones(s), requires_grad=True) for s in shapes])
-        stack, visited = [out._node], set()
-        while stack:
-            n = stack.pop()
-            if n is None or id(n) in visited:
-                continue
-            visited.add(id(n))
-            seen.add(type(n))
-            stack += [t._node for t in n.inputs if isinstance(t, cr.Tensor)]
+        seen |= gates_in_graph(fn(*[cr.tensor(np.ones(s), requires_grad=True) for s in shapes]))
     # (the activations of chainrule.ops.activations are gradgradchecked by their op-table rows,
     # tests/ops/op_table_more.py)
     fused = [g for g in registry.gates("nn") if g.__module__ != "chainrule.ops.activations"]

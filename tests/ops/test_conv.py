@@ -17,6 +17,7 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F  # noqa: N812 - the field's usual alias
 from chainrule.ops import conv as gates
+from graphs import gates_in_graph
 
 RNG = np.random.default_rng(12)
 
@@ -167,18 +168,7 @@ def test_spatial_batch_norm_is_per_channel_over_n_h_w() -> None:
 # -- every gate is reached ------------------------------------------------------------------------
 
 
-def _gates_of(out: cr.Tensor) -> set[type]:
-    seen: set[int] = set()
-    kinds: set[type] = set()
-    stack = [out._node] if out._node is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        kinds.add(type(node))
-        stack += [t._node for t in node.inputs if isinstance(t, cr.Tensor) and t._node]
-    return kinds
+_gates_of = gates_in_graph
 
 
 def test_every_conv_gate_is_reached_first_and_second_order() -> None:

@@ -17,24 +17,13 @@ from op_table_more import ROWS as MORE_ROWS
 
 import chainrule as cr
 from chainrule.ops import ALL_OPS
+from graphs import gates_in_graph
 
 # both tables (issue 11's op set has its own, op_table_more.py) through the same checks
 EVERY_ROW = (*ROWS, *MORE_ROWS)
 
 
-def _ops_in_graph(out: cr.Tensor) -> set[type]:
-    """The gate types of every node reachable from ``out`` (iterative walk)."""
-    seen: set[int] = set()
-    kinds: set[type] = set()
-    stack = [out._node] if out._node is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        kinds.add(type(node))
-        stack += [t._node for t in node.inputs if isinstance(t, cr.Tensor) and t._node]
-    return kinds
+_ops_in_graph = gates_in_graph
 
 
 def test_every_op_has_a_row() -> None:

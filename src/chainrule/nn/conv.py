@@ -173,23 +173,12 @@ class BatchNorm2d(layers.BatchNorm1d):
     ([0.0, 0.0], [1.0, 1.0])
     """
 
-    def forward(self, x: Any) -> Any:
-        s = _shape(x)
-        if len(s) != 4 or s[1] != self.num_features:
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 4 or shape[1] != self.num_features:
             raise ValueError(
                 f"BatchNorm2d({self.num_features}): expected input (N, {self.num_features}, H, W)"
-                f", got {s}"
+                f", got {shape}"
             )
-        return F.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            training=self.training,
-            momentum=self.momentum,
-            eps=self.eps,
-        )
 
 
 def conv_out_side(side: int, blocks: int) -> int:

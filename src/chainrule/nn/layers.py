@@ -185,13 +185,15 @@ class BatchNorm1d(module.Module):
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
 
-    def forward(self, x: Any) -> Any:
-        shape = np.shape(x.data if hasattr(x, "data") else x)
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
         if len(shape) != 2 or shape[1] != self.num_features:
             raise ValueError(
                 f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}), "
                 f"got {shape}"
             )
+
+    def forward(self, x: Any) -> Any:
+        self._check_shape(tuple(np.shape(x.data if hasattr(x, "data") else x)))
         return F.batch_norm(
             x,
             self.running_mean,

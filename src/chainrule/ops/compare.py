@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
+
 
 def _data(x: Any) -> Any:
-    from chainrule import _tensor
-
-    return x.data if isinstance(x, _tensor.Tensor) else np.asarray(x)
+    return x.data if backend.is_tensor(x) else np.asarray(x)
 
 
 def _result(value: Any) -> Any:

@@ -24,6 +24,7 @@ from chainrule.function import Function
 from chainrule.ops import registry
 
 _xp = backend.get_array_module
+_data = backend.data_of
 
 
 @registry.op(
@@ -353,11 +354,6 @@ def _route(first: Any, tie: Any, dout: Any) -> Any:
     return xp.where(first, dout, xp.where(tie, 0.5 * dout, 0.0))
 
 
-def _data(v: Any) -> Any:
-    """The array behind a cached input (a Tensor under create_graph): masks are constants."""
-    return v.data if hasattr(v, "_node") else v
-
-
 @registry.op(
     family="elementwise",
     function="maximum",
@@ -383,7 +379,7 @@ class Maximum(Function):
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         nx, ny = self.needs_input_grad
-        x, y = _data(self.x), _data(self.y)
+        x, y = _data(self.x), _data(self.y)  # masks: constants of the graph
         tie = x == y
         return (_route(x > y, tie, dout) if nx else None), (
             _route(y > x, tie, dout) if ny else None
@@ -415,7 +411,7 @@ class Minimum(Function):
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         nx, ny = self.needs_input_grad
-        x, y = _data(self.x), _data(self.y)
+        x, y = _data(self.x), _data(self.y)  # masks: constants of the graph
         tie = x == y
         return (_route(x < y, tie, dout) if nx else None), (
             _route(y < x, tie, dout) if ny else None

@@ -92,15 +92,11 @@ __all__ = [
 ]
 
 
-def _data(x: Any) -> Any:
-    return x.data if hasattr(x, "requires_grad") and hasattr(x, "_node") else x
-
-
 def _constant(name: str) -> Callable[..., Any]:
     """A function with no derivative: computed on the values' own backend, as a constant."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        arrays = [_data(a) for a in args]
+        arrays = [backend.data_of(a) for a in args]
         return getattr(backend.get_array_module(*arrays), name)(*arrays, **kwargs)
 
     call.__name__ = call.__qualname__ = name

@@ -160,7 +160,7 @@ class Std(Function):
         x = self.x
         centered = x - x.mean(axis=self.axes, keepdims=True)
         out = _expand(self.out, self.axes, self.keepdims)
-        zero = (out.data if hasattr(out, "_node") else out) == 0
+        zero = backend.data_of(out) == 0
         # divide by 1 where std = 0 (the safe-where pattern: a masked 0/0 would still make the
         # gradient of the gradient nan), then route those elements to 0
         safe = xp.where(zero, 1.0, out)
@@ -295,7 +295,7 @@ class LogSumExp(Function):
         # m is a constant of the gradient's graph: the softmax does not depend on the shift.
         xp = _xp(dout)
         x = self.x
-        x0 = x.data if hasattr(x, "_node") else x
+        x0 = backend.data_of(x)
         e = xp.exp(x - _shift(_xp(x0), x0, self.axes))
         return _expand(dout, self.axes, self.keepdims) * (e / e.sum(axis=self.axes, keepdims=True))
 

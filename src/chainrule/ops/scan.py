@@ -15,14 +15,13 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.function import Function, TensorBase
+from chainrule.function import Function
 from chainrule.ops import _args
 
 _xp = backend.get_array_module
 
 
-def _values(x: Any) -> Any:
-    return x.data if isinstance(x, TensorBase) else x
+_values = backend.data_of
 
 
 def _moved_last(x: Any, axis: int) -> tuple[Any, tuple[int, ...]]:
