@@ -50,8 +50,11 @@ def check_size(explanation: Any) -> None:
         )
 
 
-def layout(explanation: Any, dx: float | None = None, dy: float = 92.0) -> Layout:
-    """Place every node of ``explanation`` (raises GraphTooLargeError past 300 nodes)."""
+def layout(
+    explanation: Any, dx: float | None = None, dy: float = 92.0, spread: float = 1.0
+) -> Layout:
+    """Place every node of ``explanation`` (raises GraphTooLargeError past 300 nodes);
+    ``spread`` > 1 moves columns and rows further apart (room for labels that found none)."""
     check_size(explanation)
     nodes = explanation.nodes
     consumers: dict[int, list[int]] = {n.index: [] for n in nodes}
@@ -90,7 +93,8 @@ def layout(explanation: Any, dx: float | None = None, dy: float = 92.0) -> Layou
     longest = max(len(t) for e in explanation.edges for t in edge_labels(explanation, e))
     # room between two columns for the widest node's halves and the longest edge label
     widest = max(half_size(n)[0] for n in nodes)
-    step_x = dx if dx is not None else max(150.0, 7.0 * longest + 30 + 2 * widest)
+    step_x = (dx if dx is not None else max(150.0, 7.0 * longest + 30 + 2 * widest)) * spread
+    dy *= spread
     tallest = max(len(c) for c in columns)
     margin = 50.0
     xs: dict[int, float] = {}

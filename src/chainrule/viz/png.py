@@ -1,7 +1,9 @@
 """The explained graph as a PNG, drawn with matplotlib's Agg backend (no system binary).
 
-The picture is the SVG's twin: the same layout, values green above each edge, gradients red
-below, a red outline where a NaN or inf first appeared. ``figure`` returns the matplotlib
+The picture is the SVG's twin: the same layout and routes (``viz.placement``), values green
+above each edge, gradients red below, a red outline where a NaN or inf first appeared. Labels
+are placed with their sizes measured by matplotlib's own renderer, so none covers a box or
+another label. ``figure`` returns the matplotlib
 Figure (built without pyplot, so no global state and no display is touched).
 
 >>> import chainrule as cr
@@ -17,71 +19,115 @@ import io
 from typing import Any
 
 from chainrule.viz import layout as layout_mod
-from chainrule.viz import svg
+from chainrule.viz import placement, svg
 
 VALUE_COLOR = svg.VALUE_COLOR
 GRAD_COLOR = svg.GRAD_COLOR
 
 
-def figure(explanation: Any, dpi: int = 110) -> Any:
-    """A matplotlib Figure of the graph (raises GraphTooLargeError past 300 nodes)."""
+FONT = {"edge": 9.0, "name": 8.0, "output": 10.0}  # points, at the natural size
+MAX_PIXELS = 32768  # per side; Agg refuses far less than this much memory
+
+
+def _size(lay: Any, size: tuple[float, float] | None) -> tuple[float, float, float]:
+    """The figure's (width, height) in inches and the factor the drawing is scaled by."""
+    natural = (lay.width / 100, lay.height / 100)
+    if size is None:
+        return natural[0], natural[1], 1.0
+    return size[0], size[1], min(size[0] / natural[0], size[1] / natural[1])
+
+
+def figure(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = None) -> Any:
+    """A matplotlib Figure of the graph (raises GraphTooLargeError past 300 nodes).
+
+    ``size`` is (width, height) in inches; the drawing is scaled to fit it, centred, with its
+    proportions kept. Without it the figure takes the size the graph needs.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    made: dict[str, Any] = {}
+
+    def make_measure(lay: Any) -> Any:
+        w_in, h_in, scale = _size(lay, size)
+        if max(w_in, h_in) * dpi > MAX_PIXELS:
+            raise ValueError(
+                f"the picture would be {w_in * dpi:.0f} x {h_in * dpi:.0f} pixels, more than "
+                f"{MAX_PIXELS} on a side: lower the DPI or the size"
+            )
+        fig = Figure(figsize=(w_in, h_in), dpi=dpi)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        per_px = 100 / (scale * dpi)  # layout units per pixel
+        made.update(fig=fig, lay=lay, scale=scale, w_in=w_in, h_in=h_in)
+
+        def measure(text: str, kind: str) -> tuple[float, float]:
+            t = Text(0, 0, text, fontsize=FONT[kind] * scale, fontweight=_WEIGHT.get(kind))
+            t.set_figure(fig)
+            box = t.get_window_extent(renderer)
+            return box.width * per_px, box.height * per_px
+
+        return measure
+
+    p = placement.plan(explanation, make_measure)
+    _draw(explanation, p, made["fig"], made["scale"], made["w_in"], made["h_in"])
+    return made["fig"]
+
+
+_WEIGHT = {"output": "bold"}
+
+
+def _draw(explanation: Any, p: Any, fig: Any, scale: float, w_in: float, h_in: float) -> None:
     from matplotlib.patches import Circle, FancyBboxPatch, PathPatch
     from matplotlib.path import Path
     from matplotlib.patheffects import withStroke
 
-    lay = layout_mod.layout(explanation)
-    fig = Figure(figsize=(lay.width / 100, lay.height / 100), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
+    lay = p.layout
+    aw, ah = lay.width / 100 * scale / w_in, lay.height / 100 * scale / h_in
+    ax = fig.add_axes(((1 - aw) / 2, (1 - ah) / 2, aw, ah))
     ax.set_xlim(0, lay.width)
     ax.set_ylim(lay.height, 0)  # y grows downwards, as in the SVG
     ax.set_axis_off()
-    halo = [withStroke(linewidth=3, foreground="white")]
-    for e, (x0, y0, x1, y1, bend) in svg._edge_geometry(lay, explanation):
-        path = Path(
-            [
-                (x0, y0),
-                (x0 + (x1 - x0) * 0.45, y0 + bend),
-                (x1 - (x1 - x0) * 0.45, y1 + bend),
-                (x1, y1),
-            ],
-            [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4],
-        )
-        ax.add_patch(PathPatch(path, fill=False, edgecolor="#555555", linewidth=1.2))
+    halo = [withStroke(linewidth=3 * scale, foreground="white")]
+    line = {"edgecolor": "#555555", "linewidth": 1.2 * scale}
+    for k, segs in enumerate(p.routes):
+        verts = [segs[0][0]] + [q for seg in segs for q in seg[1:]]
+        codes = [Path.MOVETO] + [Path.CURVE4] * (3 * len(segs))
+        ax.add_patch(PathPatch(Path(verts, codes), fill=False, gid=f"edge-{k}", **line))
+        (x1, y1), (cx, cy) = segs[-1][3], segs[-1][2]
+        d = max(((x1 - cx) ** 2 + (y1 - cy) ** 2) ** 0.5, 1e-9)
         ax.annotate(
             "",
             xy=(x1, y1),
-            xytext=(x1 - 8, y1 + bend * 0.1),
-            arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.2},
+            xytext=(x1 - 8 * (x1 - cx) / d, y1 - 8 * (y1 - cy) / d),
+            arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.2 * scale},
         )
-        value, grad = layout_mod.edge_labels(explanation, e)
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend * 0.75
-        ax.text(
-            mx,
-            my - 6,
-            value,
-            color=VALUE_COLOR,
-            ha="center",
-            va="bottom",
-            fontsize=9,
-            path_effects=halo,
-        )
-        if grad:
-            ax.text(
-                mx,
-                my + 4,
-                grad,
-                color=GRAD_COLOR,
-                ha="center",
-                va="top",
-                fontsize=9,
-                path_effects=halo,
-            )
+        (value, grad), placed = p.labels[k], p.placed[k]
+        for text, at, color, kind in (
+            (value, placed.value, VALUE_COLOR, "value"),
+            (grad, placed.grad, GRAD_COLOR, "grad"),
+        ):
+            if text and at is not None:
+                ax.text(
+                    *at,
+                    text,
+                    color=color,
+                    ha="center",
+                    va="center",
+                    fontsize=FONT["edge"] * scale,
+                    path_effects=halo,
+                    gid=f"edge-{k}-{kind}",
+                )
     ox, oy = lay.output_end
     ax.text(
-        ox + 6, oy, explanation.output.name, ha="left", va="center", fontsize=10, fontweight="bold"
+        ox + 6,
+        oy,
+        explanation.output.name,
+        ha="left",
+        va="center",
+        fontsize=FONT["output"] * scale,
+        fontweight="bold",
+        gid="output-name",
     )
     for n in explanation.nodes:
         x, y = lay.x[n.index], lay.y[n.index]
@@ -89,44 +135,56 @@ def figure(explanation: Any, dpi: int = 110) -> Any:
         edge, lw = ("#d50000", 3.5) if n.anomaly else ("#333333", 1.3)
         module = getattr(n, "module", None) is not None
         face = svg.INPUT_FILL if n.is_input else svg.MODULE_FILL if module else "#fffbe6"
+        style: dict[str, Any] = {"facecolor": face, "edgecolor": edge, "linewidth": lw * scale}
         if not n.is_input and not module and hw <= 20 and hh <= 20:
-            shape: Any = Circle((x, y), 20, facecolor=face, edgecolor=edge, linewidth=lw)
+            shape: Any = Circle((x, y), 20, gid=f"node-{n.index}", **style)
         else:
+            rounding = 6 if n.is_input or module else min(hh, hw)
             shape = FancyBboxPatch(
                 (x - hw, y - hh),
                 2 * hw,
                 2 * hh,
-                boxstyle=f"round,pad=0,rounding_size={6 if n.is_input or module else min(hh, hw)}",
-                facecolor=face,
-                edgecolor=edge,
-                linewidth=lw,
+                boxstyle=f"round,pad=0,rounding_size={rounding}",
+                gid=f"node-{n.index}",
+                **style,
             )
         ax.add_patch(shape)
         lines = layout_mod.node_lines(n)
-        for k, line in enumerate(lines):
+        for k, text in enumerate(lines):
             dy = (k - (len(lines) - 1) / 2) * 14
             ax.text(
                 x,
                 y + dy,
-                line,
+                text,
                 ha="center",
                 va="center",
-                fontsize=8 if k else 10,
+                fontsize=(8 if k else 10) * scale,
                 fontweight="normal" if k else "bold",
                 color="#555555" if k else "black",
+                gid=f"node-{n.index}-label",
             )
         if not n.is_input:
-            ax.text(x, y - hh - 4, n.name, ha="center", va="bottom", fontsize=8, color="#777777")
-    return fig
+            ax.text(
+                x,
+                p.names[n.index][3],
+                n.name,
+                ha="center",
+                va="bottom",
+                fontsize=FONT["name"] * scale,
+                color="#777777",
+                gid=f"node-{n.index}-name",
+            )
 
 
-def to_png(explanation: Any, dpi: int = 110) -> bytes:
-    """The PNG file's bytes."""
+def to_png(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = None) -> bytes:
+    """The PNG file's bytes (``size`` in inches, as in ``figure``)."""
     buf = io.BytesIO()
-    figure(explanation, dpi=dpi).savefig(buf, format="png", dpi=dpi, facecolor="white")
+    figure(explanation, dpi=dpi, size=size).savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 
-def write(explanation: Any, path: str, dpi: int = 110) -> None:
+def write(
+    explanation: Any, path: str, dpi: int = 110, size: tuple[float, float] | None = None
+) -> None:
     """Write the PNG atomically to ``path``."""
-    svg.atomic_write(path, to_png(explanation, dpi=dpi))
+    svg.atomic_write(path, to_png(explanation, dpi=dpi, size=size))

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from chainrule.serialization import umask_mode
 from chainrule.viz import layout as layout_mod
+from chainrule.viz import placement
 
 VALUE_COLOR = "#1b7f1b"
 GRAD_COLOR = "#c62828"
@@ -47,30 +48,27 @@ def atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-def _edge_geometry(lay: Any, explanation: Any) -> list[tuple[Any, tuple[float, ...]]]:
-    """(edge, (x0, y0, x1, y1, bend)) for every edge; repeated edges bend apart."""
-    seen: dict[tuple[int, int | None], int] = {}
-    result: list[tuple[Any, tuple[float, ...]]] = []
-    for e in explanation.edges:
-        s = explanation.nodes[e.source]
-        x0 = lay.x[e.source] + layout_mod.half_size(s)[0]
-        y0 = lay.y[e.source]
-        if e.target is None:
-            x1, y1 = lay.output_end
-        else:
-            t = explanation.nodes[e.target]
-            x1 = lay.x[e.target] - layout_mod.half_size(t)[0] - 2
-            y1 = lay.y[e.target]
-        k = seen.get((e.source, e.target), 0)
-        seen[(e.source, e.target)] = k + 1
-        bend = (-1) ** k * ((k + 1) // 2) * 34.0
-        result.append((e, (x0, y0, x1, y1, bend)))
-    return result
+FONT = {"edge": 13.0, "name": 11.0, "output": 13.0}  # px
+EM = 0.6  # a generous average glyph width of Helvetica, in em: the SVG has no renderer to ask
+
+
+def _measure(lay: Any) -> Any:
+    def measure(text: str, kind: str) -> tuple[float, float]:
+        size = FONT[kind]
+        return EM * size * len(text) * (1.08 if kind == "output" else 1.0), 1.2 * size
+
+    return measure
+
+
+def _baseline(cy: float, kind: str) -> float:
+    """The baseline that centres a line of text of ``kind`` on ``cy``."""
+    return cy + 0.35 * FONT[kind]
 
 
 def to_svg(explanation: Any) -> str:
     """The SVG document as text (raises GraphTooLargeError past 300 nodes)."""
-    lay = layout_mod.layout(explanation)
+    p = placement.plan(explanation, _measure)
+    lay = p.layout
     fwd, bwd = layout_mod.step_index(explanation)
     out = [
         '<svg xmlns="http://www.w3.org/2000/svg" '
@@ -83,12 +81,11 @@ def to_svg(explanation: Any) -> str:
         '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
         '<rect width="100%" height="100%" fill="white"/>',
     ]
-    for k, (e, (x0, y0, x1, y1, bend)) in enumerate(_edge_geometry(lay, explanation)):
-        value, grad = layout_mod.edge_labels(explanation, e)
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend * 0.75
-        d = (
-            f"M {x0:.1f} {y0:.1f} C {x0 + (x1 - x0) * 0.45:.1f} {y0 + bend:.1f} "
-            f"{x1 - (x1 - x0) * 0.45:.1f} {y1 + bend:.1f} {x1:.1f} {y1:.1f}"
+    for k, (e, segs) in enumerate(zip(explanation.edges, p.routes, strict=True)):
+        value, grad = p.labels[k]
+        at = p.placed[k]
+        d = f"M {segs[0][0][0]:.1f} {segs[0][0][1]:.1f} " + " ".join(
+            "C " + " ".join(f"{x:.1f} {y:.1f}" for x, y in seg[1:]) for seg in segs
         )
         target = "output" if e.target is None else str(e.target)
         out.append(
@@ -98,29 +95,42 @@ def to_svg(explanation: Any) -> str:
         out.append(
             f'<path d="{d}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/>'
         )
+        vx, vy = at.value
         out.append(
-            f'<text class="value" x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle" '
-            f'fill="{VALUE_COLOR}" {HALO} data-step="{fwd.get(e.source, 0)}">{escape(value)}</text>'
+            f'<text class="value" x="{vx:.1f}" y="{_baseline(vy, "edge"):.1f}" '
+            f'text-anchor="middle" fill="{VALUE_COLOR}" {HALO} '
+            f'data-step="{fwd.get(e.source, 0)}">{escape(value)}</text>'
         )
-        if grad:
-            step = bwd.get(e.target, 0)
+        if grad and at.grad is not None:
+            gx, gy = at.grad
             out.append(
-                f'<text class="grad" x="{mx:.1f}" y="{my + 15:.1f}" text-anchor="middle" '
-                f'fill="{GRAD_COLOR}" {HALO} data-step="{step}">{escape(grad)}</text>'
+                f'<text class="grad" x="{gx:.1f}" y="{_baseline(gy, "edge"):.1f}" '
+                f'text-anchor="middle" fill="{GRAD_COLOR}" {HALO} '
+                f'data-step="{bwd.get(e.target, 0)}">{escape(grad)}</text>'
             )
         out.append("</g>")
     ox, oy = lay.output_end
     out.append(
-        f'<text class="output-name" x="{ox + 6:.1f}" y="{oy + 4:.1f}" '
+        f'<text class="output-name" x="{ox + 6:.1f}" y="{_baseline(oy, "output"):.1f}" '
         f'font-weight="bold">{escape(explanation.output.name)}</text>'
     )
     for n in explanation.nodes:
-        out.append(_node(n, lay.x[n.index], lay.y[n.index], fwd.get(n.index, 0)))
+        name_bottom = p.names[n.index][3] if n.index in p.names else 0.0
+        out.append(
+            _node(
+                n,
+                lay.x[n.index],
+                lay.y[n.index],
+                fwd.get(n.index, 0),
+                bwd.get(n.index, 0),
+                name_bottom,
+            )
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _node(n: Any, x: float, y: float, step: int) -> str:
+def _node(n: Any, x: float, y: float, step: int, grad_step: int, name_bottom: float) -> str:
     hw, hh = layout_mod.half_size(n)
     module = getattr(n, "module", None) is not None
     cls = "node input" if n.is_input else "node module" if module else "node gate"
@@ -152,13 +162,17 @@ def _node(n: Any, x: float, y: float, step: int) -> str:
     for k, line in enumerate(lines):
         dy = (k - (len(lines) - 1) / 2) * 14 + 4.5
         size = ' font-size="11" fill="#555"' if k else ' font-weight="bold"'
+        # a module's gradient norm: the stepper shows it once the backward pass reaches it
+        norm = k and module and line.startswith("|grad| ")
+        kind = f'label node-grad" data-step="{grad_step}' if norm else "label"
         parts.append(
-            f'<text class="label" x="{x:.1f}" y="{y + dy:.1f}" text-anchor="middle"{size}>'
+            f'<text class="{kind}" x="{x:.1f}" y="{y + dy:.1f}" text-anchor="middle"{size}>'
             f"{escape(line)}</text>"
         )
     if not n.is_input:  # the intermediate's name (q, f ...) above the gate
         parts.append(
-            f'<text class="name" x="{x:.1f}" y="{y - hh - 6:.1f}" text-anchor="middle" '
+            f'<text class="name" x="{x:.1f}" y="{name_bottom - 0.22 * FONT["name"]:.1f}" '
+            'text-anchor="middle" '
             f'font-size="11" fill="#777">{escape(n.name)}</text>'
         )
     parts.append("</g>")

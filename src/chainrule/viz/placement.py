@@ -1,0 +1,351 @@
+"""Where each edge runs and where its two numbers go, so that no label covers a box or another
+label, and every label sits by its own edge.
+
+``route`` turns every edge into a chain of cubic Bezier segments. An edge between neighbouring
+columns is one curve, as on the slides; a longer edge (a weight read again by the loss's L2
+penalty) passes each column in between through a free lane beside the boxes there (above,
+below or between them), running straight across the column and curving only in the gaps
+between columns, so it never crosses a box.
+
+``place`` then puts each edge's pair (value above the line in green, gradient below in red)
+at the first point along the edge's own route where the pair's rectangles, measured by the
+caller (matplotlib's renderer for the PNG, an estimate for the SVG), stay inside the picture,
+clear of every obstacle (boxes, node names, labels already placed) and closer to their own
+edge than to any other. The candidates run from the middle of the edge outwards, each tried
+straddling the line, then both above and both below it. When some pair finds no place,
+``place`` reports it and the caller spreads the layout and tries again (the last resort:
+a bigger figure).
+
+>>> import chainrule as cr
+>>> from chainrule.viz import layout
+>>> e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
+>>> lay = layout.layout(e)
+>>> routes = route(lay, e)
+>>> len(routes) == len(e.edges), len(routes[0])  # one segment between neighbouring columns
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule.viz import layout as layout_mod
+
+Point = tuple[float, float]
+Segment = tuple[Point, Point, Point, Point]  # a cubic Bezier: start, two controls, end
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 with y growing downwards
+Measure = Callable[[str], tuple[float, float]]  # a label's width and height
+
+PAD = 3.0  # the least room between a label and anything else
+APART = 22.0  # the least room above or below a label to another edge's label: pairs read apart
+GAP = 3.0  # between an edge's line and the label beside it
+LANE = 8.0  # between two long edges sharing a lane, and between a lane and a box
+NAME_ROOM = 16.0  # a gate's name sits above it: lanes keep clear of it too
+FRACTIONS = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82, 0.1, 0.9)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where an edge's value and gradient go: each label's centre (None for no gradient)."""
+
+    value: Point
+    grad: Point | None
+
+
+def node_rect(lay: Any, node: Any) -> Rect:
+    """The rectangle a node's shape covers."""
+    hw, hh = layout_mod.half_size(node)
+    x, y = lay.x[node.index], lay.y[node.index]
+    return (x - hw, y - hh, x + hw, y + hh)
+
+
+def _curve(p0: Point, p3: Point, bend: float = 0.0) -> Segment:
+    (x0, y0), (x1, y1) = p0, p3
+    c1 = (x0 + (x1 - x0) * 0.45, y0 + bend)
+    c2 = (x1 - (x1 - x0) * 0.45, y1 + bend)
+    return (p0, c1, c2, p3)
+
+
+def _line(p0: Point, p3: Point) -> Segment:
+    (x0, y0), (x1, y1) = p0, p3
+    return (p0, (x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3), (x0 + (x1 - x0) * 2 / 3, y1), p3)
+
+
+def point(seg: Segment, t: float) -> Point:
+    """The point at parameter ``t`` in [0, 1] of a cubic Bezier segment."""
+    (a, b, c, d), u = seg, 1 - t
+    w = (u**3, 3 * u * u * t, 3 * u * t * t, t**3)
+    return (
+        w[0] * a[0] + w[1] * b[0] + w[2] * c[0] + w[3] * d[0],
+        w[0] * a[1] + w[1] * b[1] + w[2] * c[1] + w[3] * d[1],
+    )
+
+
+def sample(segments: Sequence[Segment], per: int = 24) -> list[Point]:
+    """Points along a route, ``per`` to a segment (for distances and crossings)."""
+    pts = [segments[0][0]]
+    for seg in segments:
+        pts.extend(point(seg, k / per) for k in range(1, per + 1))
+    return pts
+
+
+def route(lay: Any, explanation: Any) -> list[list[Segment]]:
+    """Each edge's route, in ``explanation.edges`` order (repeated edges bend apart)."""
+    nodes = explanation.nodes
+    columns: dict[int, list[Rect]] = {}
+    reach: dict[int, float] = {}  # the widest half-width in each column
+    for n in nodes:
+        c = lay.column[n.index]
+        x0, y0, x1, y1 = node_rect(lay, n)
+        top = y0 - (0.0 if n.is_input else NAME_ROOM)
+        columns.setdefault(c, []).append((x0, top, x1, y1))
+        reach[c] = max(reach.get(c, 0.0), (x1 - x0) / 2)
+    used: dict[tuple[int, float], int] = {}  # how many long edges a lane holds already
+    seen: dict[tuple[int, int | None], int] = {}
+    routes: list[list[Segment]] = []
+    for e in explanation.edges:
+        s = nodes[e.source]
+        start = (lay.x[e.source] + layout_mod.half_size(s)[0], lay.y[e.source])
+        if e.target is None:
+            end = lay.output_end
+            span: range = range(0)
+        else:
+            t = nodes[e.target]
+            end = (lay.x[e.target] - layout_mod.half_size(t)[0] - 2, lay.y[e.target])
+            span = range(lay.column[e.source] + 1, lay.column[e.target])
+        k = seen.get((e.source, e.target), 0)
+        seen[(e.source, e.target)] = k + 1
+        if not span:
+            bend = (-1) ** k * ((k + 1) // 2) * 34.0
+            routes.append([_curve(start, end, bend)])
+            continue
+        segs: list[Segment] = []
+        here = start
+        for c in span:
+            xc = lay.x[next(n.index for n in nodes if lay.column[n.index] == c)]
+            frac = (xc - start[0]) / max(end[0] - start[0], 1.0)
+            want = start[1] + (end[1] - start[1]) * frac
+            y = _lane(columns[c], want, c, used)
+            left, right = (xc - reach[c] - LANE, y), (xc + reach[c] + LANE, y)
+            segs.append(_curve(here, left))
+            segs.append(_line(left, right))
+            here = right
+        segs.append(_curve(here, end))
+        routes.append(segs)
+    return routes
+
+
+def _lane(rects: list[Rect], want: float, c: int, used: dict[tuple[int, float], int]) -> float:
+    """A height at which a line crosses a column clear of its boxes, near ``want``; edges that
+    share a lane run a little apart."""
+    rects = sorted(rects, key=lambda r: r[1])
+    ends = [-math.inf] + [v for r in rects for v in (r[1], r[3])] + [math.inf]
+    best: tuple[float, float, tuple[int, float]] | None = None  # (cost, y, the lane)
+    for lo, hi in zip(ends[0::2], ends[1::2], strict=True):
+        lo, hi = lo + LANE, hi - LANE
+        if lo > hi:
+            continue
+        key = (c, lo if math.isfinite(lo) else hi)
+        n = used.get(key, 0)
+        if not math.isfinite(lo):  # above the column: the next edge goes higher
+            y = min(want, hi) - n * LANE
+        elif not math.isfinite(hi):  # below it: lower
+            y = max(want, lo) + n * LANE
+        else:
+            y = min(max(want + n * LANE, lo), hi)
+        cost = abs(y - want)
+        if best is None or cost < best[0]:
+            best = (cost, y, key)
+    assert best is not None  # the lanes above and below the column are always open
+    used[best[2]] = used.get(best[2], 0) + 1
+    return best[1]
+
+
+def _overlaps(a: Rect, b: Rect, pad: float = 0.0, pad_y: float | None = None) -> bool:
+    py = pad if pad_y is None else pad_y
+    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + py and b[1] < a[3] + py
+
+
+def _polyline(pts: Sequence[Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.asarray(pts[:-1], dtype=float)  # (n-1, 2) segment starts
+    d = np.asarray(pts[1:], dtype=float) - a  # (n-1, 2) segment directions
+    return a, d, np.maximum((d * d).sum(axis=1), 1e-12)
+
+
+def _distance(p: Point, line: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """The distance from ``p`` to a polyline (as ``_polyline`` holds it)."""
+    a, d, length2 = line
+    q = np.asarray(p, dtype=float) - a  # (n-1, 2)
+    t = np.clip((q * d).sum(axis=1) / length2, 0.0, 1.0)
+    r = q - t[:, None] * d
+    return float(np.sqrt((r * r).sum(axis=1)).min())
+
+
+def _candidates(segments: Sequence[Segment]) -> list[Point]:
+    """Points along a route, from its middle (by length) outwards."""
+    pts = sample(segments, 40)
+    lengths = [0.0]
+    for a, b in itertools.pairwise(pts):
+        lengths.append(lengths[-1] + math.hypot(b[0] - a[0], b[1] - a[1]))
+    total = lengths[-1] or 1.0
+    out: list[Point] = []
+    for f in FRACTIONS:
+        k = min(range(len(pts)), key=lambda i: abs(lengths[i] / total - f))
+        out.append(pts[k])
+    return out
+
+
+def _rect(cx: float, cy: float, size: tuple[float, float]) -> Rect:
+    w, h = size
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def place(
+    routes: Sequence[Sequence[Segment]],
+    labels: Sequence[tuple[str, str]],
+    measure: Measure,
+    obstacles: Sequence[Rect],
+    bounds: tuple[float, float],
+) -> tuple[list[Placed | None], list[Rect]]:
+    """Each edge's label positions (None where no place is free), and the rectangles taken.
+
+    ``labels`` are the (value, gradient) texts of each edge ("" for no gradient); ``bounds`` the
+    picture's width and height.
+    """
+    lines = [_polyline(sample(r)) for r in routes]
+    dense = [np.asarray(sample(r, 64)) for r in routes]  # (P, 2) points along each line
+    taken: list[Rect] = []
+    placed: list[Placed | None] = []
+    for k, (value, grad) in enumerate(labels):
+        vs = measure(value)
+        gs = measure(grad) if grad else (0.0, 0.0)
+        found: Placed | None = None
+        points = _candidates(routes[k])
+        # straddling the line (the slides' way) anywhere along it, then both above, then below;
+        # first where no line, its own included, runs through them, then where only its own does
+        for way in range(6):
+            for px, py in points:
+                vy, gy = (
+                    (py - GAP - vs[1] / 2, py + GAP + gs[1] / 2),
+                    (py - GAP - gs[1] - PAD - vs[1] / 2, py - GAP - gs[1] / 2),
+                    (py + GAP + vs[1] / 2, py + GAP + vs[1] + PAD + gs[1] / 2),
+                )[way % 3]
+                rects = [(_rect(px, vy, vs), (px, vy))]
+                if grad:
+                    rects.append((_rect(px, gy, gs), (px, gy)))
+                crossed = dense if way < 3 else dense[:k] + dense[k + 1 :]
+                if all(_fits(r, c, k, lines, crossed, obstacles, taken, bounds) for r, c in rects):
+                    found = Placed((px, vy), (px, gy) if grad else None)
+                    taken.extend(r for r, _ in rects)
+                    break
+            if found is not None:
+                break
+        placed.append(found)
+    return placed, taken
+
+
+def _fits(
+    r: Rect,
+    centre: Point,
+    k: int,
+    lines: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    crossed: Sequence[np.ndarray],
+    obstacles: Sequence[Rect],
+    taken: Sequence[Rect],
+    bounds: tuple[float, float],
+) -> bool:
+    if r[0] < PAD or r[1] < PAD or r[2] > bounds[0] - PAD or r[3] > bounds[1] - PAD:
+        return False
+    if any(_overlaps(r, o, PAD) for o in obstacles):
+        return False
+    # a pair's own two labels are checked against each other only by where they are put
+    if any(_overlaps(r, o, PAD, APART) for o in taken):
+        return False
+    for d in crossed:  # the lines that may not run through the label
+        if ((d[:, 0] > r[0]) & (d[:, 0] < r[2]) & (d[:, 1] > r[1]) & (d[:, 1] < r[3])).any():
+            return False
+    own = _distance(centre, lines[k])
+    return all(_distance(centre, ln) > own + 1.0 for j, ln in enumerate(lines) if j != k)
+
+
+SPREADS = (1.0, 1.25, 1.6, 2.0)  # the last resort, tried in turn: a bigger picture
+NAME_GAP = 3.0  # between a gate and its name above it
+ROOM = 40.0  # the least room between a lane and the picture's edge (a label fits there)
+MakeMeasure = Callable[[Any], Callable[[str, str], tuple[float, float]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a renderer draws, in layout units: positions, routes, labels' centres."""
+
+    layout: Any
+    routes: list[list[Segment]]
+    labels: list[tuple[str, str]]
+    placed: list[Placed]
+    names: dict[int, Rect]  # the rectangle of each gate's name above it
+    output_name: Rect
+
+
+def arrange(explanation: Any, spread: float = 1.0) -> tuple[Any, list[list[Segment]]]:
+    """The layout and the edges' routes, the picture grown where a lane runs near its edge."""
+    lay = layout_mod.layout(explanation, spread=spread)
+    routes = route(lay, explanation)
+    ys = [p[1] for r in routes for seg in r for p in seg]
+    shift = max(0.0, ROOM - min(ys))
+    extra = max(0.0, max(ys) + ROOM - lay.height)
+    if shift or extra:
+        lay = dataclasses.replace(
+            lay,
+            y={k: v + shift for k, v in lay.y.items()},
+            height=lay.height + shift + extra,
+            output_end=(lay.output_end[0], lay.output_end[1] + shift),
+        )
+        routes = route(lay, explanation)
+    return lay, routes
+
+
+def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
+    """Lay out, route and label ``explanation``; ``make_measure(layout)`` returns a function
+    giving a text's (width, height) in layout units for a kind of text: "edge", "name" or
+    "output". Spreads the layout until every label finds a place (or the spreads run out,
+    when a label that found none goes at its edge's middle)."""
+    labels = [layout_mod.edge_labels(explanation, e) for e in explanation.edges]
+    for spread in SPREADS:
+        lay, routes = arrange(explanation, spread)
+        measure = make_measure(lay)
+        obstacles = [node_rect(lay, n) for n in explanation.nodes]
+        names: dict[int, Rect] = {}
+        for n in explanation.nodes:
+            if not n.is_input:
+                w, h = measure(n.name, "name")
+                bottom = lay.y[n.index] - layout_mod.half_size(n)[1] - NAME_GAP
+                x = lay.x[n.index]
+                names[n.index] = (x - w / 2, bottom - h, x + w / 2, bottom)
+        ox, oy = lay.output_end
+        w, h = measure(explanation.output.name, "output")
+        output_name = (ox + 6, oy - h / 2, ox + 6 + w, oy + h / 2)
+        obstacles += [*names.values(), output_name]
+
+        def edge_size(text: str, m: Any = measure) -> tuple[float, float]:
+            return m(text, "edge")
+
+        placed, _ = place(routes, labels, edge_size, obstacles, (lay.width, lay.height))
+        if all(p is not None for p in placed) or spread == SPREADS[-1]:
+            break
+    final = [
+        p if p is not None else _middle(r, g)
+        for p, r, g in zip(placed, routes, labels, strict=True)
+    ]
+    return Plan(lay, routes, labels, final, names, output_name)
+
+
+def _middle(segments: Sequence[Segment], labels: tuple[str, str]) -> Placed:
+    px, py = _candidates(segments)[0]
+    return Placed((px, py - 10), (px, py + 10) if labels[1] else None)
