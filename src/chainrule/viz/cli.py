@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.viz import expr, layout
+from chainrule.viz import expr, layout, png
 
 EPILOG = """\
 examples:
   chainrule explain "(x+y)*z" x=-2 y=5 z=-4
   chainrule explain "1/(1+exp(-(w0*x0+w1*x1+w2)))" w0=2 x0=-1 w1=-3 x1=-2 w2=-3 --html neuron.html
+  chainrule explain "(x+y)*z" x=-2 y=5 z=-4 --png graph.png --dpi 150 --size 8x6
   chainrule explain "sum((W@x)**2)" "W=[[0.1,0.5],[-0.3,0.8]]" "x=[0.2,0.4]" --jacobian
 
 The expression takes numbers, variables, + - * / ** @, unary minus, parentheses and the
@@ -52,6 +53,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
     p.add_argument("--svg", metavar="PATH", help="write the graph as SVG")
     p.add_argument("--png", metavar="PATH", help="write the graph as PNG")
+    p.add_argument(
+        "--dpi",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"the PNG's dots per inch, {DPI[0]} to {DPI[1]} (default: 110)",
+    )
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="the PNG's width and height in inches, e.g. 8x6: the graph is scaled to fit, "
+        f"centred, each side {SIDE[0]:g} to {SIDE[1]:g} (default: the size the graph needs)",
+    )
     p.add_argument("--html", metavar="PATH", help="write a page that steps through the passes")
     p.add_argument(
         "--jacobian",
@@ -70,6 +85,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+DPI = (20, 1200)
+SIDE = (0.5, 200.0)  # inches
+
+
+def parse_size(text: str) -> tuple[float, float]:
+    """``"8x6"`` -> (8.0, 6.0) inches; ValueError with the reason for anything else.
+
+    >>> parse_size("8x6"), parse_size("4.5X3")
+    ((8.0, 6.0), (4.5, 3.0))
+    """
+    parts = text.lower().split("x")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        w, h = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"--size takes WIDTHxHEIGHT in inches, e.g. 8x6; got {text!r}") from None
+    for side in (w, h):
+        if not SIDE[0] <= side <= SIDE[1]:  # also refuses nan and inf
+            raise ValueError(
+                f"--size: each side must be {SIDE[0]:g} to {SIDE[1]:g} inches; got {text!r}"
+            )
+    return w, h
+
+
 def _fail(message: str) -> int:
     print(f"chainrule explain: error: {message}", file=sys.stderr)
     return 2
@@ -79,6 +119,18 @@ def handler(args: argparse.Namespace) -> int:
     """Run ``chainrule explain``; 0 on success, 2 on bad input (the reason on stderr)."""
     if args.precision is not None and not 0 <= args.precision <= 12:
         return _fail(f"--precision must be between 0 and 12, got {args.precision}")
+    png_options: dict[str, Any] = {}
+    if args.dpi is not None:
+        if not DPI[0] <= args.dpi <= DPI[1]:
+            return _fail(f"--dpi must be between {DPI[0]} and {DPI[1]}, got {args.dpi}")
+        png_options["dpi"] = args.dpi
+    if args.size is not None:
+        try:
+            png_options["size"] = parse_size(args.size)
+        except ValueError as e:
+            return _fail(str(e))
+    if png_options and args.png is None:
+        return _fail("--dpi and --size shape the PNG: give --png PATH too")
     try:
         values = expr.parse_assignments(args.values)
         # log(0), 0/0, overflow: the explanation prints the inf or nan; no NumPy warning with
@@ -94,7 +146,7 @@ def handler(args: argparse.Namespace) -> int:
         print(_jacobians(explanation))
     writers = (
         ("svg", explanation.to_svg),
-        ("png", explanation.to_png),
+        ("png", lambda path: explanation.to_png(path, **png_options)),
         ("html", explanation.to_html),
     )
     for kind, write in writers:
@@ -103,7 +155,7 @@ def handler(args: argparse.Namespace) -> int:
             continue
         try:
             write(path)
-        except layout.GraphTooLargeError as e:
+        except (layout.GraphTooLargeError, png.PictureTooLargeError) as e:
             return _fail(str(e))
         except OSError as e:
             return _fail(f"cannot write {path}: {e.strerror or e}")

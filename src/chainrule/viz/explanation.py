@@ -386,11 +386,12 @@ class Explanation:
 
         return svg.write(self, path)
 
-    def to_png(self, path: str, dpi: int = 110) -> None:
-        """The graph as a PNG file (matplotlib, Agg backend)."""
+    def to_png(self, path: str, dpi: int = 110, size: tuple[float, float] | None = None) -> None:
+        """The graph as a PNG file (matplotlib, Agg backend); ``size`` is (width, height) in
+        inches, the graph scaled to fit it (default: the size the graph needs)."""
         from chainrule.viz import png
 
-        png.write(self, path, dpi=dpi)
+        png.write(self, path, dpi=dpi, size=size)
 
     def to_html(self, path: str | None = None) -> str:
         """A self-contained page stepping through the forward and backward pass."""

@@ -29,6 +29,10 @@ FONT = {"edge": 9.0, "name": 8.0, "output": 10.0}  # points, at the natural size
 MAX_PIXELS = 32768  # per side; Agg refuses far less than this much memory
 
 
+class PictureTooLargeError(ValueError):
+    """The PNG would have more pixels on a side than Agg draws."""
+
+
 def _size(lay: Any, size: tuple[float, float] | None) -> tuple[float, float, float]:
     """The figure's (width, height) in inches and the factor the drawing is scaled by."""
     natural = (lay.width / 100, lay.height / 100)
@@ -52,7 +56,7 @@ def figure(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = 
     def make_measure(lay: Any) -> Any:
         w_in, h_in, scale = _size(lay, size)
         if max(w_in, h_in) * dpi > MAX_PIXELS:
-            raise ValueError(
+            raise PictureTooLargeError(
                 f"the picture would be {w_in * dpi:.0f} x {h_in * dpi:.0f} pixels, more than "
                 f"{MAX_PIXELS} on a side: lower the DPI or the size"
             )
