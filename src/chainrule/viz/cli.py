@@ -155,7 +155,7 @@ def handler(args: argparse.Namespace) -> int:
             continue
         try:
             write(path)
-        except (layout.GraphTooLargeError, png.PictureTooLargeError) as e:
+        except (layout.GraphTooLargeError, png.PictureSizeError) as e:
             return _fail(str(e))
         except OSError as e:
             return _fail(f"cannot write {path}: {e.strerror or e}")

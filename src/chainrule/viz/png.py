@@ -27,10 +27,12 @@ GRAD_COLOR = svg.GRAD_COLOR
 
 FONT = {"edge": 9.0, "name": 8.0, "output": 10.0}  # points, at the natural size
 MAX_PIXELS = 32768  # per side; Agg refuses far less than this much memory
+MIN_SCALE = 0.2  # a given size shrinks the drawing at most this much (9pt labels: 1.8pt)
 
 
-class PictureTooLargeError(ValueError):
-    """The PNG would have more pixels on a side than Agg draws."""
+class PictureSizeError(ValueError):
+    """The PNG asked for cannot be drawn legibly: too many pixels on a side for Agg, or a
+    size so small for the graph that its labels would shrink below a fifth of their size."""
 
 
 def _size(lay: Any, size: tuple[float, float] | None) -> tuple[float, float, float]:
@@ -38,7 +40,14 @@ def _size(lay: Any, size: tuple[float, float] | None) -> tuple[float, float, flo
     natural = (lay.width / 100, lay.height / 100)
     if size is None:
         return natural[0], natural[1], 1.0
-    return size[0], size[1], min(size[0] / natural[0], size[1] / natural[1])
+    scale = min(size[0] / natural[0], size[1] / natural[1])
+    if scale < MIN_SCALE:
+        w, h = natural[0] * MIN_SCALE, natural[1] * MIN_SCALE
+        raise PictureSizeError(
+            f"a {size[0]:g}x{size[1]:g} inch picture is too small for this graph: its labels "
+            f"would not be legible; give at least {w:.1f}x{h:.1f} inches, or no size"
+        )
+    return size[0], size[1], scale
 
 
 def figure(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = None) -> Any:
@@ -56,7 +65,7 @@ def figure(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = 
     def make_measure(lay: Any) -> Any:
         w_in, h_in, scale = _size(lay, size)
         if max(w_in, h_in) * dpi > MAX_PIXELS:
-            raise PictureTooLargeError(
+            raise PictureSizeError(
                 f"the picture would be {w_in * dpi:.0f} x {h_in * dpi:.0f} pixels, more than "
                 f"{MAX_PIXELS} on a side: lower the DPI or the size"
             )
