@@ -121,3 +121,52 @@ def test_a_network_steps_one_module_at_a_time(browser, tmp_path):
         browser.key("ArrowRight", 39)
     boxes = [s.node for s in e.steps if s.kind == "backward" and s.node is not None]
     assert [e.nodes[i].name for i in boxes] == ["f", "mlp.2", "mlp.1", "mlp.0"]
+
+
+_VIEW = (
+    "(() => { const el = document.querySelector('svg g.node.current');"
+    " if (!el) { return null; }"
+    " const r = el.getBoundingClientRect(), p = document.getElementById('picture')"
+    "   .getBoundingClientRect();"
+    " return {inWindow: r.left >= 0 && r.right <= window.innerWidth && r.top >= 0"
+    "   && r.bottom <= window.innerHeight,"
+    "  inPicture: r.left >= p.left && r.right <= p.right,"
+    "  wide: document.querySelector('#picture svg').getBoundingClientRect().width"
+    "   > 2 * window.innerWidth}; })()"
+)
+_GRAD_SHOWN = (
+    "Array.from(document.querySelectorAll('svg text')).filter(e => {"
+    " const s = getComputedStyle(e);"
+    " return e.textContent.includes('|grad|') && s.visibility !== 'hidden'"
+    "   && Number(s.opacity) > 0.5; }).length"
+)
+
+
+def test_a_wide_network_scrolls_to_the_current_node_and_hides_grad_until_backward(
+    browser, tmp_path
+):
+    from chainrule import nn
+
+    net = nn.MLP([64, 512, 512, 10], batchnorm=True, rng=np.random.default_rng(0))
+    X = cr.tensor(np.random.default_rng(1).normal(size=(16, 64)).astype(np.float32))
+    y = np.random.default_rng(2).integers(0, 10, 16)
+    loss = nn.functional.cross_entropy(net(X), y) + nn.functional.l2_penalty(net, 1e-3)
+    e = cr.explain(loss, model=net)
+    page = tmp_path / "wide.html"
+    e.to_html(str(page))
+    browser.open(page.as_uri())
+    first_backward = next(k for k, s in enumerate(e.steps) if s.kind == "backward")
+    for k, step in enumerate(e.steps):
+        if step.kind == "forward":
+            # neither an edge's gradient nor a module box's |grad| shows in the forward pass
+            assert browser.evaluate(_GRAD_SHOWN) == 0, f"step {k + 1}"
+        if step.node is not None:
+            view = browser.evaluate(_VIEW)
+            assert view["wide"]  # the graph is far wider than the window
+            assert view["inWindow"] and view["inPicture"], f"step {k + 1}: {view}"
+        if k == first_backward:  # the backward starts at the far right: the picture scrolled
+            assert browser.evaluate("document.getElementById('picture').scrollLeft") > 500
+        browser.key("ArrowRight", 39)
+    boxes = sum(n.is_module for n in e.nodes)
+    # at the end every box's |grad| and every edge's gradient norm shows
+    assert browser.evaluate(_GRAD_SHOWN) >= boxes
