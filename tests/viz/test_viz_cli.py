@@ -106,3 +106,70 @@ def test_python_dash_m_chainrule_explain():
         timeout=60,
     )
     assert r.returncode == 2 and "attribute access" in r.stderr and "Traceback" not in r.stderr
+
+
+def _png_size(path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (read here, not through matplotlib)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.mark.parametrize(
+    "flags, pixels",
+    [(["--dpi", "150", "--size", "8x6"], (1200, 900)), (["--size", "4X3"], (440, 330))],
+)
+def test_png_size_and_dpi(capsys, tmp_path, flags, pixels):
+    out_png = tmp_path / "g.png"
+    code, out, err = run(capsys, "(x+y)*z", "x=-2", "y=5", "z=-4", "--png", str(out_png), *flags)
+    assert code == 0 and err == "" and f"wrote {out_png}" in out
+    assert _png_size(out_png) == pixels
+
+
+def test_png_dpi_alone_scales_the_natural_size(capsys, tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert run(capsys, "(x+y)*z", "x=-2", "y=5", "z=-4", "--png", str(a))[0] == 0
+    assert run(capsys, "(x+y)*z", "x=-2", "y=5", "z=-4", "--png", str(b), "--dpi", "220")[0] == 0
+    (wa, ha), (wb, hb) = _png_size(a), _png_size(b)
+    assert abs(wb - 2 * wa) <= 2 and abs(hb - 2 * ha) <= 2  # 110 dpi by default
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--dpi", "5"], "--dpi must be between 20 and 1200, got 5"),
+        (["--dpi", "99999"], "--dpi must be between 20 and 1200"),
+        (["--size", "8"], "--size takes WIDTHxHEIGHT in inches, e.g. 8x6; got '8'"),
+        (["--size", "axb"], "--size takes WIDTHxHEIGHT"),
+        (["--size", "8x6x2"], "--size takes WIDTHxHEIGHT"),
+        (["--size", "0x3"], "each side must be 0.5 to 200 inches"),
+        (["--size=-8x6"], "each side must be 0.5 to 200 inches"),
+        (["--size", "nanx3"], "each side must be 0.5 to 200 inches"),
+        (["--size", "infx3"], "each side must be 0.5 to 200 inches"),
+        (["--size", "0.5x0.5"], "too small for this graph"),
+        (["--size", "200x200", "--dpi", "1200"], "pixels, more than 32768 on a side"),
+    ],
+)
+def test_bad_png_size_or_dpi_is_one_line_exit_2(capsys, tmp_path, flags, message):
+    target = tmp_path / "g.png"
+    code, _, err = run(capsys, "(x+y)*z", "x=-2", "y=5", "z=-4", "--png", str(target), *flags)
+    assert code == 2 and message in err
+    assert err.count("\n") == 1 and err.startswith("chainrule explain: error: ")
+    assert not target.exists()
+
+
+def test_dpi_or_size_without_png_is_refused(capsys):
+    code, out, err = run(capsys, "(x+y)*z", "x=-2", "y=5", "z=-4", "--dpi", "150")
+    assert code == 2 and "--dpi and --size shape the PNG: give --png PATH too" in err
+    assert out == ""  # refused before anything is printed
+
+
+def test_help_documents_dpi_and_size():
+    result = subprocess.run(
+        [sys.executable, "-m", "chainrule.viz.cli", "explain", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--dpi N" in result.stdout and "--size WxH" in result.stdout
+    assert "in inches, e.g. 8x6" in result.stdout
