@@ -170,3 +170,43 @@ def test_a_wide_network_scrolls_to_the_current_node_and_hides_grad_until_backwar
     boxes = sum(n.is_module for n in e.nodes)
     # at the end every box's |grad| and every edge's gradient norm shows
     assert browser.evaluate(_GRAD_SHOWN) >= boxes
+
+
+_SVG_FAULTS = """(() => {
+  const svg = document.querySelector('svg'), W = svg.width.baseVal.value,
+        H = svg.height.baseVal.value, faults = [];
+  const box = e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+  const hit = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+  const texts = Array.from(svg.querySelectorAll('g.edge text, text.name, text.output-name'))
+    .map(e => [e.textContent + ' ' + e.getAttribute('class'), box(e)]);
+  const shapes = Array.from(svg.querySelectorAll('g.node > rect, g.node > circle'))
+    .map(e => [e.parentNode.getAttribute('data-name'), box(e)]);
+  texts.forEach(([n, a], i) => {
+    if (a[0] < 0 || a[1] < 0 || a[2] > W || a[3] > H) { faults.push(n + ' leaves the picture'); }
+    texts.slice(i + 1).forEach(([m, b]) => { if (hit(a, b)) { faults.push(n + ' / ' + m); } });
+    shapes.forEach(([m, b]) => { if (hit(a, b)) { faults.push(n + ' over box ' + m); } });
+  });
+  return faults;
+})()"""
+
+
+@pytest.mark.parametrize("which", ["add-mul", "neuron", "mlp"])
+def test_the_svg_labels_overlap_nothing_as_chromium_renders_them(browser, tmp_path, which):
+    from chainrule import nn
+
+    if which == "mlp":
+        net = nn.MLP([64, 64, 10], rng=np.random.default_rng(0))
+        X = cr.tensor(np.random.default_rng(1).normal(size=(16, 64)).astype(np.float32))
+        y = np.random.default_rng(2).integers(0, 10, 16)
+        loss = nn.functional.cross_entropy(net(X), y) + nn.functional.l2_penalty(net, 1e-3)
+        e = cr.explain(loss, model=net)
+    elif which == "neuron":
+        e = cr.viz.explain_expression(
+            "1/(1+exp(-(w0*x0+w1*x1+w2)))", {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
+        )
+    else:
+        e = cr.viz.explain_expression("(x+y)*z", {"x": -2, "y": 5, "z": -4})
+    page = tmp_path / "graph.svg"
+    e.to_svg(str(page))
+    browser.open(page.as_uri())
+    assert browser.evaluate(_SVG_FAULTS) == []
