@@ -10,9 +10,11 @@ between columns, so it never crosses a box.
 ``place`` then puts each edge's pair (value above the line in green, gradient below in red)
 at the first point along the edge's own route where the pair's rectangles, measured by the
 caller (matplotlib's renderer for the PNG, an estimate for the SVG), stay inside the picture,
-clear of every obstacle (boxes, node names, labels already placed) and closer to their own
-edge than to any other. The candidates run from the middle of the edge outwards, each tried
-straddling the line, then both above and both below it. When some pair finds no place,
+clear of every obstacle (boxes, node names, labels already placed, with more room above and
+below another edge's labels, so that two pairs never read as one column) and closer to their
+own edge than to any other. The candidates run from the middle of the edge outwards, tried
+straddling the line everywhere first, then both above, then both below it; first where no
+line runs through a label, then where only the label's own line does. When some pair finds no place,
 ``place`` reports it and the caller spreads the layout and tries again (the last resort:
 a bigger figure).
 
@@ -129,6 +131,8 @@ def route(lay: Any, explanation: Any) -> list[list[Segment]]:
         segs: list[Segment] = []
         here = start
         for c in span:
+            if c not in columns:  # an empty column has nothing to pass around
+                continue
             xc = lay.x[next(n.index for n in nodes if lay.column[n.index] == c)]
             frac = (xc - start[0]) / max(end[0] - start[0], 1.0)
             want = start[1] + (end[1] - start[1]) * frac
