@@ -30,7 +30,6 @@ a bigger figure).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,10 +91,17 @@ def point(seg: Segment, t: float) -> Point:
 
 def sample(segments: Sequence[Segment], per: int = 24) -> list[Point]:
     """Points along a route, ``per`` to a segment (for distances and crossings)."""
-    pts = [segments[0][0]]
-    for seg in segments:
-        pts.extend(point(seg, k / per) for k in range(1, per + 1))
-    return pts
+    return [(float(x), float(y)) for x, y in _points(segments, per)]
+
+
+def _points(segments: Sequence[Segment], per: int) -> np.ndarray:
+    """``sample`` as an (N, 2) array."""
+    t = np.linspace(0.0, 1.0, per + 1)[1:, None]  # (per, 1)
+    u = 1 - t
+    w = np.hstack([u**3, 3 * u * u * t, 3 * u * t * t, t**3])  # (per, 4) Bernstein weights
+    ctrl = np.asarray(segments, dtype=float)  # (S, 4, 2)
+    pts = np.einsum("pk,skd->spd", w, ctrl).reshape(-1, 2)  # (S * per, 2)
+    return np.vstack([ctrl[0, 0][None, :], pts])
 
 
 def route(lay: Any, explanation: Any) -> list[list[Segment]]:
@@ -177,33 +183,13 @@ def _overlaps(a: Rect, b: Rect, pad: float = 0.0, pad_y: float | None = None) ->
     return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + py and b[1] < a[3] + py
 
 
-def _polyline(pts: Sequence[Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = np.asarray(pts[:-1], dtype=float)  # (n-1, 2) segment starts
-    d = np.asarray(pts[1:], dtype=float) - a  # (n-1, 2) segment directions
-    return a, d, np.maximum((d * d).sum(axis=1), 1e-12)
-
-
-def _distance(p: Point, line: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
-    """The distance from ``p`` to a polyline (as ``_polyline`` holds it)."""
-    a, d, length2 = line
-    q = np.asarray(p, dtype=float) - a  # (n-1, 2)
-    t = np.clip((q * d).sum(axis=1) / length2, 0.0, 1.0)
-    r = q - t[:, None] * d
-    return float(np.sqrt((r * r).sum(axis=1)).min())
-
-
 def _candidates(segments: Sequence[Segment]) -> list[Point]:
     """Points along a route, from its middle (by length) outwards."""
-    pts = sample(segments, 40)
-    lengths = [0.0]
-    for a, b in itertools.pairwise(pts):
-        lengths.append(lengths[-1] + math.hypot(b[0] - a[0], b[1] - a[1]))
+    pts = _points(segments, 40)
+    lengths = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
     total = lengths[-1] or 1.0
-    out: list[Point] = []
-    for f in FRACTIONS:
-        k = min(range(len(pts)), key=lambda i: abs(lengths[i] / total - f))
-        out.append(pts[k])
-    return out
+    picks = [int(np.argmin(np.abs(lengths / total - f))) for f in FRACTIONS]
+    return [(float(pts[k, 0]), float(pts[k, 1])) for k in picks]
 
 
 def _rect(cx: float, cy: float, size: tuple[float, float]) -> Rect:
@@ -217,21 +203,34 @@ def place(
     measure: Measure,
     obstacles: Sequence[Rect],
     bounds: tuple[float, float],
+    budget: list[int] | None = None,
 ) -> tuple[list[Placed | None], list[Rect]]:
     """Each edge's label positions (None where no place is free), and the rectangles taken.
 
     ``labels`` are the (value, gradient) texts of each edge ("" for no gradient); ``bounds`` the
-    picture's width and height.
+    picture's width and height; ``budget`` (a one-item list, counted down) bounds the number of
+    positions tried, so a pathological graph (one value read by a hundred gates far apart)
+    is drawn in seconds: past it, the labels left get no place.
     """
-    lines = [_polyline(sample(r)) for r in routes]
-    dense = [np.asarray(sample(r, 64)) for r in routes]  # (P, 2) points along each line
+    budget = [BUDGET] if budget is None else budget
+    # every line's points in one array, each tagged with its edge, about 3 units apart
+    lengths = [_length(r) for r in routes]
+    step = max(3.0, sum(lengths) / 20000)  # at most some 20,000 points in all
+    parts = [
+        _points(r, max(8, int(n / step / len(r)) + 1)) for r, n in zip(routes, lengths, strict=True)
+    ]
+    pts = np.vstack(parts)  # (P, 2)
+    ids = np.concatenate([np.full(len(q), k) for k, q in enumerate(parts)])  # (P,)
+    fixed = np.asarray(obstacles, dtype=float).reshape(-1, 4)  # (B, 4)
     taken: list[Rect] = []
     placed: list[Placed | None] = []
     for k, (value, grad) in enumerate(labels):
         vs = measure(value)
         gs = measure(grad) if grad else (0.0, 0.0)
         found: Placed | None = None
-        points = _candidates(routes[k])
+        points = _candidates(routes[k]) if budget[0] > 0 else []
+        others = ids != k
+        near = _Near(pts, others, fixed, np.asarray(taken, dtype=float).reshape(-1, 4), bounds)
         # straddling the line (the slides' way) anywhere along it, then both above, then below;
         # first where no line, its own included, runs through them, then where only its own does
         for way in range(6):
@@ -244,41 +243,72 @@ def place(
                 rects = [(_rect(px, vy, vs), (px, vy))]
                 if grad:
                     rects.append((_rect(px, gy, gs), (px, gy)))
-                crossed = dense if way < 3 else dense[:k] + dense[k + 1 :]
-                if all(_fits(r, c, k, lines, crossed, obstacles, taken, bounds) for r, c in rects):
+                budget[0] -= 1
+                if all(near.fits(r, c, own_may_cross=way >= 3) for r, c in rects):
                     found = Placed((px, vy), (px, gy) if grad else None)
                     taken.extend(r for r, _ in rects)
                     break
-            if found is not None:
+            if found is not None or budget[0] <= 0:
                 break
         placed.append(found)
     return placed, taken
 
 
-def _fits(
-    r: Rect,
-    centre: Point,
-    k: int,
-    lines: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    crossed: Sequence[np.ndarray],
-    obstacles: Sequence[Rect],
-    taken: Sequence[Rect],
-    bounds: tuple[float, float],
-) -> bool:
-    if r[0] < PAD or r[1] < PAD or r[2] > bounds[0] - PAD or r[3] > bounds[1] - PAD:
-        return False
-    if any(_overlaps(r, o, PAD) for o in obstacles):
-        return False
-    # a pair's own two labels are checked against each other only by where they are put
-    if any(_overlaps(r, o, PAD, APART) for o in taken):
-        return False
-    for d in crossed:  # the lines that may not run through the label
-        if ((d[:, 0] > r[0]) & (d[:, 0] < r[2]) & (d[:, 1] > r[1]) & (d[:, 1] < r[3])).any():
+def _length(segments: Sequence[Segment]) -> float:
+    return sum(math.dist(a, b) + math.dist(b, c) + math.dist(c, d) for a, b, c, d in segments)
+
+
+class _Near:
+    """Whether a label's rectangle is free, for one edge: inside the picture, clear of the
+    obstacles and the labels taken, crossed by no other line, and nearer its own line."""
+
+    def __init__(
+        self,
+        pts: np.ndarray,
+        others: np.ndarray,
+        fixed: np.ndarray,
+        taken: np.ndarray,
+        bounds: tuple[float, float],
+    ) -> None:
+        self.pts, self.others, self.fixed, self.taken, self.bounds = (
+            pts,
+            others,
+            fixed,
+            taken,
+            bounds,
+        )
+
+    def fits(self, r: Rect, centre: Point, own_may_cross: bool) -> bool:
+        x0, y0, x1, y1 = r
+        if x0 < PAD or y0 < PAD or x1 > self.bounds[0] - PAD or y1 > self.bounds[1] - PAD:
             return False
-    own = _distance(centre, lines[k])
-    return all(_distance(centre, ln) > own + 1.0 for j, ln in enumerate(lines) if j != k)
+        if _hits(self.fixed, r, PAD, PAD) or _hits(self.taken, r, PAD, APART):
+            return False
+        p = self.pts
+        inside = (p[:, 0] > x0) & (p[:, 0] < x1) & (p[:, 1] > y0) & (p[:, 1] < y1)
+        if (inside & self.others).any() if own_may_cross else inside.any():
+            return False
+        d2 = ((p - np.asarray(centre)) ** 2).sum(axis=1)  # (P,)
+        own = float(np.sqrt(d2[~self.others].min()))
+        return not (d2[self.others] <= (own + 1.0) ** 2).any()
 
 
+def _hits(boxes: np.ndarray, r: Rect, pad: float, pad_y: float) -> bool:
+    """Whether ``r`` comes within ``pad`` across or ``pad_y`` up and down of any of ``boxes``."""
+    if not len(boxes):
+        return False
+    b = boxes
+    return bool(
+        (
+            (r[0] < b[:, 2] + pad)
+            & (b[:, 0] < r[2] + pad)
+            & (r[1] < b[:, 3] + pad_y)
+            & (b[:, 1] < r[3] + pad_y)
+        ).any()
+    )
+
+
+BUDGET = 1500  # positions tried for one picture, over all spreads
 SPREADS = (1.0, 1.25, 1.6, 2.0)  # the last resort, tried in turn: a bigger picture
 NAME_GAP = 3.0  # between a gate and its name above it
 ROOM = 40.0  # the least room between a lane and the picture's edge (a label fits there)
@@ -321,7 +351,10 @@ def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
     "output". Spreads the layout until every label finds a place (or the spreads run out,
     when a label that found none goes at its edge's middle)."""
     labels = [layout_mod.edge_labels(explanation, e) for e in explanation.edges]
+    budget = [BUDGET]
     for spread in SPREADS:
+        if spread > 1 and len(explanation.edges) > 120:  # no room to gain worth the time
+            break
         lay, routes = arrange(explanation, spread)
         measure = make_measure(lay)
         obstacles = [node_rect(lay, n) for n in explanation.nodes]
@@ -340,8 +373,9 @@ def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
         def edge_size(text: str, m: Any = measure) -> tuple[float, float]:
             return m(text, "edge")
 
-        placed, _ = place(routes, labels, edge_size, obstacles, (lay.width, lay.height))
-        if all(p is not None for p in placed) or spread == SPREADS[-1]:
+        bounds = (lay.width, lay.height)
+        placed, _ = place(routes, labels, edge_size, obstacles, bounds, budget)
+        if all(p is not None for p in placed) or spread == SPREADS[-1] or budget[0] <= 0:
             break
     final = [
         p if p is not None else _middle(r, g)

@@ -26,7 +26,7 @@ GRAD_COLOR = svg.GRAD_COLOR
 
 
 FONT = {"edge": 9.0, "name": 8.0, "output": 10.0}  # points, at the natural size
-MAX_PIXELS = 32768  # per side; Agg refuses far less than this much memory
+MAX_PIXELS = 65000  # per side; Agg draws at most 2**16
 MIN_SCALE = 0.2  # a given size shrinks the drawing at most this much (9pt labels: 1.8pt)
 
 
