@@ -67,7 +67,7 @@ def _drawn(fig):
         if t.get_text():
             texts[f"{t.get_gid()}#{k}"] = t.get_window_extent(renderer)
     boxes, edges = {}, {}
-    for p in ax.patches:
+    for p in [*ax.patches, *ax.artists]:
         gid = p.get_gid() or ""
         if gid.startswith("node-"):
             boxes[gid] = p.get_window_extent(renderer)

@@ -115,6 +115,7 @@ def route(lay: Any, explanation: Any) -> list[list[Segment]]:
         top = y0 - (0.0 if n.is_input else NAME_ROOM)
         columns.setdefault(c, []).append((x0, top, x1, y1))
         reach[c] = max(reach.get(c, 0.0), (x1 - x0) / 2)
+    column_x = {lay.column[n.index]: lay.x[n.index] for n in nodes}
     used: dict[tuple[int, float], int] = {}  # how many long edges a lane holds already
     seen: dict[tuple[int, int | None], int] = {}
     routes: list[list[Segment]] = []
@@ -139,7 +140,7 @@ def route(lay: Any, explanation: Any) -> list[list[Segment]]:
         for c in span:
             if c not in columns:  # an empty column has nothing to pass around
                 continue
-            xc = lay.x[next(n.index for n in nodes if lay.column[n.index] == c)]
+            xc = column_x[c]
             frac = (xc - start[0]) / max(end[0] - start[0], 1.0)
             want = start[1] + (end[1] - start[1]) * frac
             y = _lane(columns[c], want, c, used)
@@ -215,12 +216,14 @@ def place(
     budget = [BUDGET] if budget is None else budget
     # every line's points in one array, each tagged with its edge, about 3 units apart
     lengths = [_length(r) for r in routes]
-    step = max(3.0, sum(lengths) / 20000)  # at most some 20,000 points in all
+    step = max(3.0, sum(lengths) / 100000)  # at most some 100,000 points in all
     parts = [
         _points(r, max(8, int(n / step / len(r)) + 1)) for r, n in zip(routes, lengths, strict=True)
     ]
     pts = np.vstack(parts)  # (P, 2)
     ids = np.concatenate([np.full(len(q), k) for k, q in enumerate(parts)])  # (P,)
+    order = np.argsort(pts[:, 0], kind="stable")
+    pts, ids = pts[order], ids[order]
     fixed = np.asarray(obstacles, dtype=float).reshape(-1, 4)  # (B, 4)
     taken: list[Rect] = []
     placed: list[Placed | None] = []
@@ -229,8 +232,8 @@ def place(
         gs = measure(grad) if grad else (0.0, 0.0)
         found: Placed | None = None
         points = _candidates(routes[k]) if budget[0] > 0 else []
-        others = ids != k
-        near = _Near(pts, others, fixed, np.asarray(taken, dtype=float).reshape(-1, 4), bounds)
+        taken_now = np.asarray(taken, dtype=float).reshape(-1, 4)
+        near = _Near(pts, ids, parts[k], k, fixed, taken_now, bounds)
         # straddling the line (the slides' way) anywhere along it, then both above, then below;
         # first where no line, its own included, runs through them, then where only its own does
         for way in range(6):
@@ -259,24 +262,27 @@ def _length(segments: Sequence[Segment]) -> float:
 
 
 class _Near:
-    """Whether a label's rectangle is free, for one edge: inside the picture, clear of the
-    obstacles and the labels taken, crossed by no other line, and nearer its own line."""
+    """Whether a label's rectangle is free, for edge ``k``: inside the picture, clear of the
+    obstacles and the labels taken, crossed by no other line, and nearer its own line. The
+    lines' points are kept sorted by x, so each check reads only those near the label."""
 
     def __init__(
         self,
         pts: np.ndarray,
-        others: np.ndarray,
+        ids: np.ndarray,
+        own: np.ndarray,
+        k: int,
         fixed: np.ndarray,
         taken: np.ndarray,
         bounds: tuple[float, float],
     ) -> None:
-        self.pts, self.others, self.fixed, self.taken, self.bounds = (
-            pts,
-            others,
-            fixed,
-            taken,
-            bounds,
-        )
+        self.pts, self.ids, self.own, self.k = pts, ids, own, k
+        self.fixed, self.taken, self.bounds = fixed, taken, bounds
+        self.xs = pts[:, 0]
+
+    def _window(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        a, b = np.searchsorted(self.xs, [lo, hi])
+        return self.pts[a:b], self.ids[a:b]
 
     def fits(self, r: Rect, centre: Point, own_may_cross: bool) -> bool:
         x0, y0, x1, y1 = r
@@ -284,13 +290,15 @@ class _Near:
             return False
         if _hits(self.fixed, r, PAD, PAD) or _hits(self.taken, r, PAD, APART):
             return False
-        p = self.pts
-        inside = (p[:, 0] > x0) & (p[:, 0] < x1) & (p[:, 1] > y0) & (p[:, 1] < y1)
-        if (inside & self.others).any() if own_may_cross else inside.any():
+        p, ids = self._window(x0, x1)
+        inside = (p[:, 1] > y0) & (p[:, 1] < y1)
+        if (inside & (ids != self.k)).any() if own_may_cross else inside.any():
             return False
-        d2 = ((p - np.asarray(centre)) ** 2).sum(axis=1)  # (P,)
-        own = float(np.sqrt(d2[~self.others].min()))
-        return not (d2[self.others] <= (own + 1.0) ** 2).any()
+        c = np.asarray(centre)
+        own = float(np.sqrt(((self.own - c) ** 2).sum(axis=1).min())) + 1.0
+        p, ids = self._window(c[0] - own, c[0] + own)
+        near = ((p - c) ** 2).sum(axis=1) <= own * own
+        return not (near & (ids != self.k)).any()
 
 
 def _hits(boxes: np.ndarray, r: Rect, pad: float, pad_y: float) -> bool:

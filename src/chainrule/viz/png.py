@@ -60,31 +60,39 @@ def figure(explanation: Any, dpi: int = 110, size: tuple[float, float] | None = 
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
+    # text extents depend on the DPI and the font size only: a small figure measures them, and
+    # the picture's own (perhaps very large) canvas is made once, at the end
+    ruler = Figure(figsize=(1, 1), dpi=dpi)
+    renderer = FigureCanvasAgg(ruler).get_renderer()
     made: dict[str, Any] = {}
 
     def make_measure(lay: Any) -> Any:
         w_in, h_in, scale = _size(lay, size)
-        if max(w_in, h_in) * dpi > MAX_PIXELS:
-            raise PictureSizeError(
-                f"the picture would be {w_in * dpi:.0f} x {h_in * dpi:.0f} pixels, more than "
-                f"{MAX_PIXELS} on a side: lower the DPI or the size"
-            )
-        fig = Figure(figsize=(w_in, h_in), dpi=dpi)
-        renderer = FigureCanvasAgg(fig).get_renderer()
         per_px = 100 / (scale * dpi)  # layout units per pixel
-        made.update(fig=fig, lay=lay, scale=scale, w_in=w_in, h_in=h_in)
+        made.update(scale=scale, w_in=w_in, h_in=h_in)
+        sizes: dict[tuple[str, str], tuple[float, float]] = {}
 
         def measure(text: str, kind: str) -> tuple[float, float]:
-            t = Text(0, 0, text, fontsize=FONT[kind] * scale, fontweight=_WEIGHT.get(kind))
-            t.set_figure(fig)
-            box = t.get_window_extent(renderer)
-            return box.width * per_px, box.height * per_px
+            if (text, kind) not in sizes:
+                t = Text(0, 0, text, fontsize=FONT[kind] * scale, fontweight=_WEIGHT.get(kind))
+                t.set_figure(ruler)
+                box = t.get_window_extent(renderer)
+                sizes[(text, kind)] = (box.width * per_px, box.height * per_px)
+            return sizes[(text, kind)]
 
         return measure
 
     p = placement.plan(explanation, make_measure)
-    _draw(explanation, p, made["fig"], made["scale"], made["w_in"], made["h_in"])
-    return made["fig"]
+    w_in, h_in = made["w_in"], made["h_in"]
+    if max(w_in, h_in) * dpi > MAX_PIXELS:
+        raise PictureSizeError(
+            f"the picture would be {w_in * dpi:.0f} x {h_in * dpi:.0f} pixels, more than "
+            f"{MAX_PIXELS} on a side: lower the DPI or the size"
+        )
+    fig = Figure(figsize=(w_in, h_in), dpi=dpi)
+    FigureCanvasAgg(fig)
+    _draw(explanation, p, fig, made["scale"], w_in, h_in)
+    return fig
 
 
 _WEIGHT = {"output": "bold"}
@@ -106,7 +114,9 @@ def _draw(explanation: Any, p: Any, fig: Any, scale: float, w_in: float, h_in: f
     for k, segs in enumerate(p.routes):
         verts = [segs[0][0]] + [q for seg in segs for q in seg[1:]]
         codes = [Path.MOVETO] + [Path.CURVE4] * (3 * len(segs))
-        ax.add_patch(PathPatch(Path(verts, codes), fill=False, gid=f"edge-{k}", **line))
+        # add_artist, not add_patch: the limits are set, and add_patch would spend seconds
+        # on the extents of a long edge's hundreds of Bezier segments
+        ax.add_artist(PathPatch(Path(verts, codes), fill=False, gid=f"edge-{k}", **line))
         (x1, y1), (cx, cy) = segs[-1][3], segs[-1][2]
         d = max(((x1 - cx) ** 2 + (y1 - cy) ** 2) ** 0.5, 1e-9)
         ax.annotate(
