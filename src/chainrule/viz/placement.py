@@ -204,16 +204,15 @@ def place(
     measure: Measure,
     obstacles: Sequence[Rect],
     bounds: tuple[float, float],
-    budget: list[int] | None = None,
 ) -> tuple[list[Placed | None], list[Rect]]:
     """Each edge's label positions (None where no place is free), and the rectangles taken.
 
     ``labels`` are the (value, gradient) texts of each edge ("" for no gradient); ``bounds`` the
-    picture's width and height; ``budget`` (a one-item list, counted down) bounds the number of
-    positions tried, so a pathological graph (one value read by a hundred gates far apart)
-    is drawn in seconds: past it, the labels left get no place.
+    picture's width and height. At most ``BUDGET`` positions per edge are tried on average, so
+    a pathological graph (one value read by a hundred gates far apart) is drawn in seconds:
+    past that, the labels left get no place.
     """
-    budget = [BUDGET] if budget is None else budget
+    budget = BUDGET * len(labels)
     # every line's points in one array, each tagged with its edge, about 3 units apart
     lengths = [_length(r) for r in routes]
     step = max(3.0, sum(lengths) / 100000)  # at most some 100,000 points in all
@@ -231,27 +230,33 @@ def place(
         vs = measure(value)
         gs = measure(grad) if grad else (0.0, 0.0)
         found: Placed | None = None
-        points = _candidates(routes[k]) if budget[0] > 0 else []
+        points = _candidates(routes[k]) if budget > 0 else []
         taken_now = np.asarray(taken, dtype=float).reshape(-1, 4)
         near = _Near(pts, ids, parts[k], k, fixed, taken_now, bounds)
-        # straddling the line (the slides' way) anywhere along it, then both above, then below;
-        # first where no line, its own included, runs through them, then where only its own does
-        for way in range(6):
+        # straddling the line (the slides' way) anywhere along it, then both above, both below,
+        # beside it on the right and on the left (where the line is steep); all where no line,
+        # its own included, runs through them, then the first three where only its own does
+        side = max(vs[0], gs[0]) / 2 + GAP + 2
+        for attempt, way in enumerate((0, 1, 2, 3, 4, 0, 1, 2)):
             for px, py in points:
-                vy, gy = (
-                    (py - GAP - vs[1] / 2, py + GAP + gs[1] / 2),
-                    (py - GAP - gs[1] - PAD - vs[1] / 2, py - GAP - gs[1] / 2),
-                    (py + GAP + vs[1] / 2, py + GAP + vs[1] + PAD + gs[1] / 2),
-                )[way % 3]
-                rects = [(_rect(px, vy, vs), (px, vy))]
+                dx, vy, gy = (
+                    (0.0, py - GAP - vs[1] / 2, py + GAP + gs[1] / 2),
+                    (0.0, py - GAP - gs[1] - PAD - vs[1] / 2, py - GAP - gs[1] / 2),
+                    (0.0, py + GAP + vs[1] / 2, py + GAP + vs[1] + PAD + gs[1] / 2),
+                    (side, py - PAD / 2 - vs[1] / 2, py + PAD / 2 + gs[1] / 2),
+                    (-side, py - PAD / 2 - vs[1] / 2, py + PAD / 2 + gs[1] / 2),
+                )[way]
+                if not grad and way >= 3:  # a lone value beside the line: centred on it
+                    vy = py
+                rects = [(_rect(px + dx, vy, vs), (px + dx, vy))]
                 if grad:
-                    rects.append((_rect(px, gy, gs), (px, gy)))
-                budget[0] -= 1
-                if all(near.fits(r, c, own_may_cross=way >= 3) for r, c in rects):
-                    found = Placed((px, vy), (px, gy) if grad else None)
+                    rects.append((_rect(px + dx, gy, gs), (px + dx, gy)))
+                budget -= 1
+                if all(near.fits(r, c, own_may_cross=attempt >= 5) for r, c in rects):
+                    found = Placed((px + dx, vy), (px + dx, gy) if grad else None)
                     taken.extend(r for r, _ in rects)
                     break
-            if found is not None or budget[0] <= 0:
+            if found is not None or budget <= 0:
                 break
         placed.append(found)
     return placed, taken
@@ -316,7 +321,7 @@ def _hits(boxes: np.ndarray, r: Rect, pad: float, pad_y: float) -> bool:
     )
 
 
-BUDGET = 1500  # positions tried for one picture, over all spreads
+BUDGET = 80  # positions tried per edge, on average, in one placement
 SPREADS = (1.0, 1.25, 1.6, 2.0)  # the last resort, tried in turn: a bigger picture
 NAME_GAP = 3.0  # between a gate and its name above it
 ROOM = 40.0  # the least room between a lane and the picture's edge (a label fits there)
@@ -359,7 +364,6 @@ def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
     "output". Spreads the layout until every label finds a place (or the spreads run out,
     when a label that found none goes at its edge's middle)."""
     labels = [layout_mod.edge_labels(explanation, e) for e in explanation.edges]
-    budget = [BUDGET]
     for spread in SPREADS:
         if spread > 1 and len(explanation.edges) > 120:  # no room to gain worth the time
             break
@@ -382,8 +386,8 @@ def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
             return m(text, "edge")
 
         bounds = (lay.width, lay.height)
-        placed, _ = place(routes, labels, edge_size, obstacles, bounds, budget)
-        if all(p is not None for p in placed) or spread == SPREADS[-1] or budget[0] <= 0:
+        placed, _ = place(routes, labels, edge_size, obstacles, bounds)
+        if all(p is not None for p in placed) or spread == SPREADS[-1]:
             break
     final = [
         p if p is not None else _middle(r, g)
