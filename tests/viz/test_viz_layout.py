@@ -204,3 +204,23 @@ def test_the_l2_edges_pass_around_the_boxes_between():
             inside = beside & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)
             assert not inside.any(), f"edge-{k} crosses {nb}"
         assert passed >= 3  # it runs past boxes (mlp.2.weight among them), not through them
+
+
+def test_the_picture_grows_where_labels_find_no_room(monkeypatch):
+    from chainrule.viz import placement
+
+    e = GRAPHS["mlp with l2"]()
+    left_over = []
+    place = placement.place
+
+    def spy(*args):
+        placed, taken = place(*args)
+        left_over.append(sum(p is None for p in placed))
+        return placed, taken
+
+    monkeypatch.setattr(placement, "place", spy)
+    grown = png.figure(e)
+    assert left_over[0] > 0 and left_over[-1] == 0  # cramped first, then room for every pair
+    monkeypatch.setattr(placement, "SPREADS", (1.0,))
+    assert tuple(png.figure(e).get_size_inches()) < tuple(grown.get_size_inches())
+    assert check(e, grown) == []

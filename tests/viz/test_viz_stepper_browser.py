@@ -190,12 +190,13 @@ _SVG_FAULTS = """(() => {
 })()"""
 
 
-@pytest.mark.parametrize("which", ["add-mul", "neuron", "mlp"])
+@pytest.mark.parametrize("which", ["add-mul", "neuron", "mlp", "512-512 batchnorm"])
 def test_the_svg_labels_overlap_nothing_as_chromium_renders_them(browser, tmp_path, which):
     from chainrule import nn
 
-    if which == "mlp":
-        net = nn.MLP([64, 64, 10], rng=np.random.default_rng(0))
+    if which != "add-mul" and which != "neuron":
+        hidden, bn = ([64], False) if which == "mlp" else ([512, 512], True)
+        net = nn.MLP([64, *hidden, 10], batchnorm=bn, rng=np.random.default_rng(0))
         X = cr.tensor(np.random.default_rng(1).normal(size=(16, 64)).astype(np.float32))
         y = np.random.default_rng(2).integers(0, 10, 16)
         loss = nn.functional.cross_entropy(net(X), y) + nn.functional.l2_penalty(net, 1e-3)
