@@ -95,6 +95,13 @@ def check(e, fig) -> list[str]:
     for (na, a), (nb, b) in itertools.combinations(texts.items(), 2):
         if _overlap(a, b):
             faults.append(f"{na} overlaps {nb}")
+        ea, eb = na.rsplit("-", 1)[0], nb.rsplit("-", 1)[0]
+        if na.startswith("edge-") and nb.startswith("edge-") and ea != eb:
+            # two edges' numbers in one column read as one pile: a blank line's worth apart
+            side_by_side = a.x0 < b.x1 and b.x0 < a.x1
+            gap = max(a.y0, b.y0) - min(a.y1, b.y1)
+            if side_by_side and gap < 2 * max(a.height, b.height) - 1:
+                faults.append(f"{na} and {nb} stack in one column")
     for name, t in texts.items():
         owner = name.split("#")[0].removesuffix("-label")
         for nb, b in boxes.items():
@@ -166,10 +173,17 @@ def test_the_mul_gates_two_pairs_each_sit_by_their_own_edge():
             centre = ((t.x0 + t.x1) / 2, (t.y0 + t.y1) / 2)
             dists = {g: _distance(centre, pts) for g, pts in edges.items()}
             assert min(dists, key=dists.get) == f"edge-{k}"
-    # and the two pairs do not stack in one column: one pair's labels sit clear of the other's
+    # and the two pairs do not read as one column of four: each label is nearer its partner
+    # than any label of the other pair
     a, b = ([t for n, t in texts.items() if n.startswith(f"edge-{k}-")] for k in into_f)
-    gap = min(min(abs(p.y0 - q.y1), abs(q.y0 - p.y1)) for p in a for q in b)
-    assert gap > 2 * max(t.height for t in a)
+
+    def apart(p, q) -> float:
+        dx = max(0.0, max(p.x0, q.x0) - min(p.x1, q.x1))
+        dy = max(0.0, max(p.y0, q.y0) - min(p.y1, q.y1))
+        return float(np.hypot(dx, dy))
+
+    across = min(apart(p, q) for p in a for q in b)
+    assert apart(*a) < across and apart(*b) < across
 
 
 def test_the_check_finds_a_label_drawn_over_a_box():

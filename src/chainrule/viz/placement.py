@@ -45,10 +45,11 @@ Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 with y growing downwa
 Measure = Callable[[str], tuple[float, float]]  # a label's width and height
 
 PAD = 3.0  # the least room between a label and anything else
-APART = 22.0  # the least room above or below a label to another edge's label: pairs read apart
+APART = 28.0  # the least room above or below a label to another edge's label: pairs read apart
 GAP = 3.0  # between an edge's line and the label beside it
 LANE = 8.0  # between two long edges sharing a lane, and between a lane and a box
 NAME_ROOM = 16.0  # a gate's name sits above it: lanes keep clear of it too
+SHALLOW = 0.8  # |normal's y|: a line within about 37 degrees of level is straddled
 FRACTIONS = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82, 0.1, 0.9)
 
 
@@ -184,13 +185,23 @@ def _overlaps(a: Rect, b: Rect, pad: float = 0.0, pad_y: float | None = None) ->
     return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + py and b[1] < a[3] + py
 
 
-def _candidates(segments: Sequence[Segment]) -> list[Point]:
-    """Points along a route, from its middle (by length) outwards."""
+def _candidates(segments: Sequence[Segment]) -> list[tuple[float, float, float, float]]:
+    """Points along a route, from its middle (by length) outwards, each with the unit normal
+    of the route there that points up the page: (x, y, nx, ny)."""
     pts = _points(segments, 40)
     lengths = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
     total = lengths[-1] or 1.0
-    picks = [int(np.argmin(np.abs(lengths / total - f))) for f in FRACTIONS]
-    return [(float(pts[k, 0]), float(pts[k, 1])) for k in picks]
+    out = []
+    for f in FRACTIONS:
+        k = int(np.argmin(np.abs(lengths / total - f)))
+        a, b = pts[max(k - 1, 0)], pts[min(k + 1, len(pts) - 1)]
+        tx, ty = b - a
+        n = math.hypot(tx, ty) or 1.0
+        nx, ny = ty / n, -tx / n  # perpendicular to the tangent
+        if ny > 0 or (ny == 0 and nx > 0):
+            nx, ny = -nx, -ny
+        out.append((float(pts[k, 0]), float(pts[k, 1]), nx, ny))
+    return out
 
 
 def _rect(cx: float, cy: float, size: tuple[float, float]) -> Rect:
@@ -233,33 +244,65 @@ def place(
         points = _candidates(routes[k]) if budget > 0 else []
         taken_now = np.asarray(taken, dtype=float).reshape(-1, 4)
         near = _Near(pts, ids, parts[k], k, fixed, taken_now, bounds)
-        # straddling the line (the slides' way) anywhere along it, then both above, both below,
-        # beside it on the right and on the left (where the line is steep); all where no line,
-        # its own included, runs through them, then the first three where only its own does
-        side = max(vs[0], gs[0]) / 2 + GAP + 2
-        for attempt, way in enumerate((0, 1, 2, 3, 4, 0, 1, 2)):
-            for px, py in points:
-                dx, vy, gy = (
-                    (0.0, py - GAP - vs[1] / 2, py + GAP + gs[1] / 2),
-                    (0.0, py - GAP - gs[1] - PAD - vs[1] / 2, py - GAP - gs[1] / 2),
-                    (0.0, py + GAP + vs[1] / 2, py + GAP + vs[1] + PAD + gs[1] / 2),
-                    (side, py - PAD / 2 - vs[1] / 2, py + PAD / 2 + gs[1] / 2),
-                    (-side, py - PAD / 2 - vs[1] / 2, py + PAD / 2 + gs[1] / 2),
-                )[way]
-                if not grad and way >= 3:  # a lone value beside the line: centred on it
-                    vy = py
-                rects = [(_rect(px + dx, vy, vs), (px + dx, vy))]
-                if grad:
-                    rects.append((_rect(px + dx, gy, gs), (px + dx, gy)))
-                budget -= 1
-                if all(near.fits(r, c, own_may_cross=attempt >= 5) for r, c in rects):
-                    found = Placed((px + dx, vy), (px + dx, gy) if grad else None)
-                    taken.extend(r for r, _ in rects)
-                    break
-            if found is not None or budget <= 0:
+        options = _options(points, vs, gs if grad else None)
+        for relaxed, _, value_at, grad_at in options:
+            if budget <= 0:
+                break
+            rects = [(_rect(*value_at, vs), value_at)]
+            if grad:
+                rects.append((_rect(*grad_at, gs), grad_at))
+            budget -= 1
+            if all(near.fits(r, c, own_may_cross=relaxed) for r, c in rects):
+                found = Placed(value_at, grad_at if grad else None)
+                taken.extend(r for r, _ in rects)
                 break
         placed.append(found)
     return placed, taken
+
+
+def _options(
+    points: Sequence[tuple[float, float, float, float]],
+    vs: tuple[float, float],
+    gs: tuple[float, float] | None,
+) -> list[tuple[bool, float, Point, Point]]:
+    """Every way to put a pair by its line, cheapest first: (relaxed, cost, value, gradient).
+
+    Where the line is shallow the pair straddles it (the slides' way: value on the upper side,
+    gradient on the lower, each just off the line along its normal); where it is steep the pair
+    stacks beside it, right or left; anywhere it may go both above or both below. The cost is
+    how far the labels sit from the line's point plus how far that point is from the line's
+    middle, so a compact place near the middle wins. Then every way again, relaxed (straddling
+    a steep line too): there the label's own line may run through it.
+    """
+    g = gs if gs is not None else (0.0, 0.0)
+    pair_h = vs[1] + (PAD + g[1] if gs is not None else 0.0)
+    out: list[tuple[bool, float, Point, Point]] = []
+    for i, (px, py, nx, ny) in enumerate(points):
+        along = 30.0 * abs(FRACTIONS[i] - 0.5)  # the middle reads best
+        dv = abs(nx) * vs[0] / 2 + abs(ny) * vs[1] / 2 + GAP  # a rect's reach along n
+        dg = abs(nx) * g[0] / 2 + abs(ny) * g[1] / 2 + GAP
+        straddle = ((px + nx * dv, py + ny * dv), (px - nx * dg, py - ny * dg))
+        ways = [((px, py - GAP - g[1] - PAD - vs[1] / 2), (px, py - GAP - g[1] / 2))]
+        ways.append(((px, py + GAP + vs[1] / 2), (px, py + GAP + vs[1] + PAD + g[1] / 2)))
+        if abs(ny) >= SHALLOW:
+            ways.append(straddle)
+        else:
+            # clear of the line over the pair's height: it runs |ny/nx| across per unit down
+            run = pair_h / 2 * abs(ny / nx) if nx else 0.0
+            top = py - pair_h / 2
+            for sign in (1, -1):
+                x = px + sign * (max(vs[0], g[0]) / 2 + GAP + run)
+                ways.append(((x, top + vs[1] / 2), (x, top + vs[1] + PAD + g[1] / 2)))
+        if abs(ny) < SHALLOW:
+            ways.append(straddle)  # relaxed only: its own steep line may run through it
+        for n, (value_at, grad_at) in enumerate(ways):
+            far = math.dist(value_at, (px, py)) + (math.dist(grad_at, (px, py)) if gs else 0.0)
+            cost = far / (2 if gs else 1) + along
+            if abs(ny) >= SHALLOW or n < len(ways) - 1:
+                out.append((False, cost, value_at, grad_at))
+            out.append((True, cost, value_at, grad_at))
+    out.sort(key=lambda o: (o[0], o[1]))
+    return out
 
 
 def _length(segments: Sequence[Segment]) -> float:
@@ -397,5 +440,5 @@ def plan(explanation: Any, make_measure: MakeMeasure) -> Plan:
 
 
 def _middle(segments: Sequence[Segment], labels: tuple[str, str]) -> Placed:
-    px, py = _candidates(segments)[0]
+    px, py, _, _ = _candidates(segments)[0]
     return Placed((px, py - 10), (px, py + 10) if labels[1] else None)
