@@ -7,16 +7,17 @@ penalty) passes each column in between through a free lane beside the boxes ther
 below or between them), running straight across the column and curving only in the gaps
 between columns, so it never crosses a box.
 
-``place`` then puts each edge's pair (value above the line in green, gradient below in red)
-at the first point along the edge's own route where the pair's rectangles, measured by the
-caller (matplotlib's renderer for the PNG, an estimate for the SVG), stay inside the picture,
-clear of every obstacle (boxes, node names, labels already placed, with more room above and
-below another edge's labels, so that two pairs never read as one column) and closer to their
-own edge than to any other. The candidates run from the middle of the edge outwards, tried
-straddling the line everywhere first, then both above, then both below it; first where no
-line runs through a label, then where only the label's own line does. When some pair finds no place,
-``place`` reports it and the caller spreads the layout and tries again (the last resort:
-a bigger figure).
+``place`` then puts each edge's pair (value in green, gradient in red) by its own route: of
+the points from the route's middle outwards, and of the ways to sit there (straddling a
+shallow line along its normal, value on the upper side as on the slides; stacked beside a
+steep one; both above; both below), it takes the cheapest (nearest the line and its middle)
+where the pair's rectangles, measured by the caller (matplotlib's renderer for the PNG, an
+estimate for the SVG), stay inside the picture, clear of every obstacle (boxes, node names,
+labels already placed, with a blank line's room above and below another edge's labels, so
+that two pairs never read as one column), crossed by no line, and nearer their own edge than
+any other. Failing that, it lets the pair's own line run through it. When some pair still
+finds no place, ``plan`` spreads the layout and tries again (the last resort: a bigger
+figure).
 
 >>> import chainrule as cr
 >>> from chainrule.viz import layout
@@ -80,23 +81,8 @@ def _line(p0: Point, p3: Point) -> Segment:
     return (p0, (x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3), (x0 + (x1 - x0) * 2 / 3, y1), p3)
 
 
-def point(seg: Segment, t: float) -> Point:
-    """The point at parameter ``t`` in [0, 1] of a cubic Bezier segment."""
-    (a, b, c, d), u = seg, 1 - t
-    w = (u**3, 3 * u * u * t, 3 * u * t * t, t**3)
-    return (
-        w[0] * a[0] + w[1] * b[0] + w[2] * c[0] + w[3] * d[0],
-        w[0] * a[1] + w[1] * b[1] + w[2] * c[1] + w[3] * d[1],
-    )
-
-
-def sample(segments: Sequence[Segment], per: int = 24) -> list[Point]:
-    """Points along a route, ``per`` to a segment (for distances and crossings)."""
-    return [(float(x), float(y)) for x, y in _points(segments, per)]
-
-
 def _points(segments: Sequence[Segment], per: int) -> np.ndarray:
-    """``sample`` as an (N, 2) array."""
+    """Points along a route, ``per`` to a segment, as an (N, 2) array."""
     t = np.linspace(0.0, 1.0, per + 1)[1:, None]  # (per, 1)
     u = 1 - t
     w = np.hstack([u**3, 3 * u * u * t, 3 * u * t * t, t**3])  # (per, 4) Bernstein weights
@@ -178,11 +164,6 @@ def _lane(rects: list[Rect], want: float, c: int, used: dict[tuple[int, float], 
     assert best is not None  # the lanes above and below the column are always open
     used[best[2]] = used.get(best[2], 0) + 1
     return best[1]
-
-
-def _overlaps(a: Rect, b: Rect, pad: float = 0.0, pad_y: float | None = None) -> bool:
-    py = pad if pad_y is None else pad_y
-    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + py and b[1] < a[3] + py
 
 
 def _candidates(segments: Sequence[Segment]) -> list[tuple[float, float, float, float]]:
