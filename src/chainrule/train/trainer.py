@@ -398,10 +398,13 @@ def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
     optimizer.load_state_dict(state)
 
 
-def _lr(optimizer: Any) -> float | None:
+def _lr(optimizer: Any) -> float | list[float] | None:
+    """The lr to log: the one every param group shares, else each group's."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups:
+        lrs = [float(g["lr"]) for g in groups]
+        return lrs[0] if all(x == lrs[0] for x in lrs) else lrs
     lr = getattr(optimizer, "lr", None)
-    if lr is None and getattr(optimizer, "param_groups", None):
-        lr = optimizer.param_groups[0].get("lr")
     return None if lr is None else float(lr)
 
 
