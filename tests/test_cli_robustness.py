@@ -10,8 +10,10 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +209,13 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
     assert cli.main(["evaluate", str(run)]) == 0
 
 
+def test_divergence_is_said_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*DIVERGE, "--out", str(tmp_path / "r")]) == 1
+    out, err = capsys.readouterr()
+    said = [line for line in (out + err).splitlines() if "the loss became" in line]
+    assert len(said) == 1 and said[0].startswith("chainrule train: error: "), out + err
+
+
 def test_divergence_in_the_first_epoch_saves_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -377,3 +386,45 @@ def test_explain_uses_significant_digits(
     assert not re.search(r"\d{12}", out + svg.read_text())  # no 309-digit numbers
     width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg.read_text()).group(1))  # type: ignore[union-attr]
     assert width < 1000
+
+
+_READY = """
+import os, signal, sys
+import chainrule_entry
+real = signal.signal
+def spy(sig, handler):  # tell the test the moment the entry point handles SIGINT
+    old = real(sig, handler)
+    if handler is chainrule_entry._interrupted:
+        os.write(1, b"R")
+    return old
+signal.signal = spy
+sys.exit(chainrule_entry.main())
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.005, 0.02, 0.05, 0.1, 0.3])
+def test_ctrl_c_at_any_early_moment_exits_130_in_one_line(tmp_path: Path, delay: float) -> None:
+    # from the moment the console script's module runs (before chainrule, NumPy and the rest
+    # are imported) through parsing, loading and training
+    env = {**os.environ, "PYTHONPATH": str(Path(cr.__file__).parents[1])}
+    argv = [
+        "train",
+        "--data",
+        "spiral",
+        "--epochs",
+        "1000",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
+    p = subprocess.Popen(
+        [sys.executable, "-c", _READY, *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert p.stdout is not None and p.stdout.read(1) == b"R"
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    text = err.decode()
+    assert p.returncode == 130, text
+    assert "Traceback" not in text and len(text.splitlines()) <= 1, text

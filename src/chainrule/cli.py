@@ -523,6 +523,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         verbose=not args.quiet,
         callbacks=check_cli.train_callbacks(args),
         stop_on_nonfinite=not args.keep_going,
+        report_divergence=False,  # said once, below, as the error it is
     )
     if resuming and cr.train.find_checkpoint(out) is None:
         say(f"{out} has no checkpoint yet (its run stopped before the first epoch ended): "
