@@ -48,6 +48,21 @@ def test_train_loss_is_the_data_loss_and_the_penalty_is_logged_apart() -> None:
     assert np.mean(run.iteration_losses) == pytest.approx(loss, rel=0.05)  # batches differ a bit
 
 
+def test_the_epoch_means_are_weighted_by_the_batch_sizes() -> None:
+    # 120 samples in batches of 25: four of 25 and one of 20; data loss + penalty is the
+    # epoch's mean objective, as logged before the two were apart
+    net, opt = _adam()
+    run = _fit(net, opt, epochs=2)
+    sizes = [25, 25, 25, 25, 20] * 2
+    for e, h in enumerate(run.history):
+        idx = range(5 * e, 5 * e + 5)
+        loss = sum(run.iteration_losses[i] * sizes[i] for i in idx) / 120
+        pen = sum(run.iteration_penalties[i] * sizes[i] for i in idx) / 120
+        assert h["train_loss"] == pytest.approx(loss, rel=1e-12)
+        assert h["l2_penalty"] == pytest.approx(pen, rel=1e-12)
+    assert len(set(run.iteration_penalties)) > 1  # the weights move: a changing penalty
+
+
 def test_the_summary_line_and_metrics_show_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

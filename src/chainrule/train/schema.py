@@ -166,8 +166,8 @@ def check_state(state: Any, path: str) -> dict[str, Any]:
         _check(running, f"{path} running", key, _nonneg_int, "an integer >= 0")
     if "penalty_sum" in running:  # (runs saved before the penalty was logged apart lack them)
         _check(running, f"{path} running", "penalty_sum", _is_number, "a finite number")
-    if "steps" in running:
-        _check(running, f"{path} running", "steps", _nonneg_int, "an integer >= 0")
+    if "penalty_seen" in running:
+        _check(running, f"{path} running", "penalty_seen", _nonneg_int, "an integer >= 0")
     _check(
         s,
         path,

@@ -232,14 +232,15 @@ class Trainer:
                 self.iteration_losses.append(loss_value)
                 self.iteration_penalties.append(penalty)
                 run["loss_sum"] += loss_value * len(yb)
-                # the penalty is the same on every rank (one model): summed per step, not
-                # per sample, so rank 0's own sums give the mean
-                run["penalty_sum"] += penalty
-                run["steps"] += 1
+                # weighted like the data loss, so the two add up to the objective's mean; the
+                # penalty is the same on every rank (one model), so rank 0's own sums (not
+                # reduced over the ranks) give it
+                run["penalty_sum"] += penalty * len(yb)
+                run["penalty_seen"] += len(yb)
                 run["correct"] += int(np.count_nonzero(scores.data.argmax(axis=1) == yb))
                 run["seen"] += len(yb)
                 if self.progress and (bar.n % 10 == 0 or self.loader.position == 0):
-                    l2 = f" + L2 {run['penalty_sum'] / run['steps']:.4f}" if reg > 0 else ""
+                    l2 = f" + L2 {run['penalty_sum'] / run['penalty_seen']:.4f}" if reg else ""
                     bar.set_postfix_str(
                         f"loss {run['loss_sum'] / run['seen']:.4f}{l2}  "
                         f"acc {run['correct'] / run['seen']:.2%}  "
@@ -269,7 +270,7 @@ class Trainer:
             "epoch": self.epoch + 1,
             "step": self.step,
             "train_loss": run["loss_sum"] / max(run["seen"], 1),  # the data loss
-            "l2_penalty": run.get("penalty_sum", 0.0) / max(run.get("steps", 0), 1),
+            "l2_penalty": run.get("penalty_sum", 0.0) / max(run.get("penalty_seen", 0), 1),
             "train_acc": run["correct"] / max(run["seen"], 1),
             "val_loss": None,
             "val_acc": None,
@@ -434,7 +435,14 @@ class Trainer:
 
 def _new_running() -> dict[str, Any]:
     """An epoch's running sums, at their start."""
-    return {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0, "penalty_sum": 0.0, "steps": 0}
+    return {
+        "loss_sum": 0.0,
+        "correct": 0,
+        "seen": 0,
+        "time_s": 0.0,
+        "penalty_sum": 0.0,
+        "penalty_seen": 0,
+    }
 
 
 def _nonfinite(loss: float) -> bool:
