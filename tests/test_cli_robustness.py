@@ -142,6 +142,8 @@ STATE_DAMAGE = [
     (lambda s: s.update(epoch="1"), r'"epoch" must be an integer'),
     (lambda s: s.pop("running"), r'missing "running"'),
     (lambda s: s.update(history=[]), r'"history" has 0 epochs, "epoch" says 1'),
+    (lambda s: s["running"].update(penalty_sum="x"), r'running: "penalty_sum" must be a finite'),
+    (lambda s: s.update(iteration_losses="x"), r'"iteration_losses" must be a list of numbers'),
 ]
 
 
@@ -161,6 +163,47 @@ def test_damaged_state_json(
     for argv in (["evaluate", str(run)], ["train", "--resume", str(run), "--epochs", "2"]):
         _one_line_error(capsys, argv, pattern)
         assert cli.main(argv) == 2 and str(path) in capsys.readouterr().err
+
+
+OPTIMIZER_DAMAGE = [  # read by --resume alone (evaluate needs no optimizer)
+    (lambda o: o["param_groups"][0].update(lr="fast"), r"param group 0 lr must be a number"),
+    (lambda o: o.update(param_groups=[]), r"0 param groups, this optimizer 1"),
+    (lambda o: o["param_groups"][0].update(params=[0]), r"group 0 of the state has 1 param"),
+    (lambda o: o.update(type="SGD"), r"the state is for 'SGD'"),
+]
+
+
+@pytest.mark.parametrize(("damage", "pattern"), OPTIMIZER_DAMAGE)
+def test_damaged_optimizer_state(
+    good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, pattern: str
+) -> None:
+    run = _copy(good_run, tmp_path)
+    path = run / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    damage(state["optimizer"])
+    path.write_text(json.dumps(state))
+    _one_line_error(capsys, ["train", "--resume", str(run), "--epochs", "2"], pattern)
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2"]) == 2
+    assert f'{path}: "optimizer": Adam.load_state_dict' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("step,loss,l2_penalty\n1,0.5,x\n", r"steps.csv, line 2: expected step,loss,l2_penalty"),
+        ("step,loss,l2_penalty\n2,0.5,0.0\n", r"steps.csv, line 2: step 2, expected 1"),
+        ("{}", r"steps.csv: not a chainrule steps file"),
+        (b"\xff\xfe", r"steps.csv: unreadable"),
+    ],
+)
+def test_damaged_steps_csv(
+    good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: Any, pattern: str
+) -> None:
+    run = _copy(good_run, tmp_path)
+    path = run / "steps.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    _one_line_error(capsys, ["train", "--resume", str(run), "--epochs", "2"], pattern)
+    assert cli.main(["evaluate", str(run)]) == 0  # evaluate does not need it
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "[" * 100_000])
@@ -274,6 +317,8 @@ def test_a_run_that_died_before_its_first_checkpoint(
         )
         assert cli.main(argv) == 0, capsys.readouterr().err
         assert (run / "checkpoint" / "model.safetensors").read_bytes() == expected
+        # the dead run's steps are not kept: steps.csv is the new run's alone
+        assert (run / "steps.csv").read_text() == (straight / "steps.csv").read_text()
 
 
 def test_help_shows_each_real_default_once() -> None:

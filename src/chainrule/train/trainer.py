@@ -393,7 +393,11 @@ class Trainer:
         model_state, optimizer_state, state = checkpoint.load_checkpoint(run_dir)
         self.model.load_state_dict(model_state)
         parallel.load_rank_buffers(self.model, state.get("rank_buffers"))
-        _load_optimizer_state(self.optimizer, optimizer_state)
+        try:
+            _load_optimizer_state(self.optimizer, optimizer_state)
+        except ValueError as e:  # a damaged or foreign state: say which file holds it
+            where = Path(run_dir) / checkpoint.CHECKPOINT / "state.json"
+            raise ValueError(f'{where}: "optimizer": {e}') from None
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.loader.load_state_dict(state["loader"])
