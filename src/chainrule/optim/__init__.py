@@ -35,15 +35,14 @@ indices and the shapes.
 [0.8, -1.6]
 """
 
-from chainrule.optim.base import (
-    GroupValue,
-    Optimizer,
+from chainrule.optim.base import GroupValue, Optimizer
+from chainrule.optim.rules import SGD, Adam, AdamW, RMSprop
+from chainrule.optim.schedules import CosineLR, LRScheduler, StepLR
+from chainrule.optim.threads import (
     get_num_threads,
     register_optimizer_step_pre_hook,
     set_num_threads,
 )
-from chainrule.optim.rules import SGD, Adam, AdamW, RMSprop
-from chainrule.optim.schedules import CosineLR, LRScheduler, StepLR
 
 __all__ = [
     "SGD",

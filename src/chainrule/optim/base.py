@@ -19,100 +19,20 @@ hyperparameter) reads the value every group shares and sets it in every group.
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from chainrule import _blas, _tensor, function
-
-_CHUNK = 1 << 17  # elements per job when a step is split across threads (512 KiB of float32)
-_PARALLEL_MIN = 1 << 17  # below this many parameter elements a step runs on one thread
-_threads: dict[str, Any] = {"n": None, "pool": None, "pid": None}
-
-
-def set_num_threads(n: int | None) -> None:
-    """Use ``n`` threads for optimizer steps on large models (1 turns threading off).
-
-    An update is a few elementwise NumPy passes per parameter, one core each; NumPy releases
-    the GIL inside them, so splitting the parameters into chunks across threads runs the passes
-    in parallel (as PyTorch's multi-threaded elementwise kernels do). The default is half the
-    cores this process may use, at most 4: right after a step's matrix products the BLAS
-    library's threads still spin on the cores, and on a 2-core machine a second optimizer
-    thread measured no faster (W3: 3.9 ms/step on one thread, 4.0-4.4 on two).
-
-    >>> from chainrule import optim
-    >>> optim.set_num_threads(1); optim.get_num_threads()
-    1
-    >>> optim.set_num_threads(None)  # back to the default
-    """
-    if n is not None and (not isinstance(n, int) or n < 1):
-        raise ValueError(f"set_num_threads: n must be a positive int or None, got {n!r}")
-    _threads["n"] = n
-
-
-def get_num_threads() -> int:
-    """The number of threads optimizer steps use (see ``set_num_threads``)."""
-    n = _threads["n"]
-    if n is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        n = _threads["n"] = max(1, min(4, cores // 2))
-    return int(n)
-
-
-def _run_parallel(update: Any, jobs: list[tuple[Any, ...]], threads: int) -> None:
-    """Run the jobs on ``threads`` threads (this one included), balanced by size."""
-    pool = _threads["pool"]
-    if pool is None or _threads["pid"] != os.getpid() or pool._max_workers != threads - 1:
-        # a pool inherited through fork() has no live threads: make a new one
-        pool = _threads["pool"] = concurrent.futures.ThreadPoolExecutor(
-            threads - 1, thread_name_prefix="chainrule-optim"
-        )
-        _threads["pid"] = os.getpid()
-    groups: list[list[tuple[Any, ...]]] = [[] for _ in range(threads)]
-    load = [0] * threads
-    for job in sorted(jobs, key=lambda j: -j[0].size):
-        k = load.index(min(load))
-        groups[k].append(job)
-        load[k] += job[0].size
-
-    def work(group: list[tuple[Any, ...]]) -> None:
-        for job in group:
-            update(*job)
-
-    futures = [pool.submit(work, g) for g in groups[1:] if g]
-    try:
-        work(groups[0])
-    finally:
-        for f in futures:
-            f.result()  # re-raises a worker's exception
-
-
-_step_pre_hooks: dict[int, Callable[[Any], None]] = {}
-
-
-def register_optimizer_step_pre_hook(hook: Callable[[Any], None]) -> Callable[[], None]:
-    """Call ``hook(optimizer)`` at the start of every optimizer's ``step()`` (PyTorch's name);
-    returns a function that removes it. ``chainrule.distributed.DataParallel`` waits for its
-    gradient allreduces here.
-
-    >>> from chainrule import nn, optim
-    >>> seen = []
-    >>> remove = optim.register_optimizer_step_pre_hook(lambda opt: seen.append(opt.steps))
-    >>> w = nn.Parameter([1.0]); w.grad = nn.Parameter([1.0])
-    >>> opt = optim.SGD([w], lr=0.1); opt.step(); remove(); opt.step()
-    >>> seen
-    [0]
-    """
-    key = id(hook)
-    _step_pre_hooks[key] = hook
-    return lambda: _step_pre_hooks.pop(key, None) and None
+from chainrule.optim.threads import (
+    CHUNK,
+    PARALLEL_MIN,
+    get_num_threads,
+    run_parallel,
+    step_pre_hooks,
+)
 
 
 class GroupValue:
@@ -165,7 +85,7 @@ class Optimizer:
 
     _buffers: tuple[str, ...] = ()
     _hyper: tuple[str, ...] = ()
-    _parallel_min = _PARALLEL_MIN  # parameter elements from which a step uses threads
+    _parallel_min = PARALLEL_MIN  # parameter elements from which a step uses threads
     lr = GroupValue()
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
@@ -303,8 +223,8 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
-        if _step_pre_hooks:
-            for hook in list(_step_pre_hooks.values()):
+        if step_pre_hooks:
+            for hook in list(step_pre_hooks.values()):
                 hook(self)
         with function.no_grad():
             groups = self._groups()
@@ -338,7 +258,7 @@ class Optimizer:
                             jobs.append((pv, gflat[lo:hi], tv, sv, consts))
                     p._version = version  # changed in place: older graphs refuse to backward
             if parallel and len(jobs) > 1:
-                _run_parallel(self._update, jobs, threads)
+                run_parallel(self._update, jobs, threads)
             else:
                 update = self._update
                 for job in jobs:
@@ -361,14 +281,14 @@ class Optimizer:
         chunks = self._chunks[i]
         if chunks is None:
             p = self._bound[i]
-            if not p.flags.c_contiguous or p.size <= _CHUNK:
+            if not p.flags.c_contiguous or p.size <= CHUNK:
                 return None
             flat = p.reshape(-1)
             tmp = self._tmp[i].reshape(-1)
             state = {k: v.reshape(-1) for k, v in self._state[i].items()}
             chunks = []
-            for lo in range(0, p.size, _CHUNK):
-                hi = min(lo + _CHUNK, p.size)
+            for lo in range(0, p.size, CHUNK):
+                hi = min(lo + CHUNK, p.size)
                 views = {k: v[lo:hi] for k, v in state.items()}
                 chunks.append((flat[lo:hi], tmp[lo:hi], views, lo, hi))
             self._chunks[i] = chunks
