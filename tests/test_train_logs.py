@@ -124,6 +124,27 @@ def test_resume_cuts_steps_csv_back_to_the_checkpoint(tmp_path: Path) -> None:
     assert _rows(run) == _rows(tmp_path / "straight")  # no step lost, none twice
 
 
+@pytest.mark.parametrize("damage", ["8,0.5", "", "drop"])
+def test_a_write_cut_short_is_mended_at_the_next_save(tmp_path: Path, damage: str) -> None:
+    straight = _fit(*_adam(), tmp_path / "straight")
+
+    def stop(trainer: train.Trainer) -> None:
+        if trainer.step == 7:
+            raise KeyboardInterrupt
+
+    trainer = _fit(*_adam(), tmp_path / "run", callbacks=[stop])
+    assert trainer.interrupted and trainer.step == 7
+    path = tmp_path / "run" / "steps.csv"
+    text = path.read_text()
+    if damage == "drop":  # the last line lost
+        path.write_text(text[: text.rstrip("\n").rindex("\n") + 1])
+    else:  # a line cut short by a full disk, or a stray newline
+        path.write_text(text + damage + ("" if damage else "\n"))
+    trainer.fit()  # goes on from step 7 in the same process
+    assert _rows(tmp_path / "run") == _rows(tmp_path / "straight")
+    assert trainer.iteration_losses == straight.iteration_losses
+
+
 def test_a_run_saved_before_steps_csv_still_loads(tmp_path: Path) -> None:
     straight = _fit(*_adam())
 

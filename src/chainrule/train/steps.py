@@ -3,7 +3,8 @@
 Each line is ``step,loss,l2_penalty`` (the step's data loss and its L2 penalty; 0 without
 ``reg``). The trainer appends the lines of the steps since its last save in one ``write`` each
 time it checkpoints, *before* the checkpoint, so the file always holds at least every step the
-checkpoint has seen; a resumed run cuts it back to the checkpoint's step (``truncate``), so no
+checkpoint has seen (``save``: a write cut short is noticed at the next save, which rewrites
+the file); a resumed run cuts it back to the checkpoint's step (``truncate``), so no
 step is lost or counted twice. ``checkpoint/state.json`` keeps only per-epoch data, whatever
 the run's length.
 
@@ -44,12 +45,65 @@ def append(run_dir: str | os.PathLike[str], rows: Iterable[Row], start: bool = F
         return
     if not text:
         return
+    data = memoryview(text.encode())
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        os.write(fd, text.encode())
+        while data:  # a short write goes on where it stopped (or raises: disk full)
+            data = data[os.write(fd, data) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _last_step(path: Path) -> int | None:
+    """The step of the file's last line (0: the header alone), or None when that line is cut
+    short (a write that a full disk or a kill stopped) or cannot be read."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 512))
+            tail = f.read()
+    except OSError:
+        return None
+    if not tail.endswith(b"\n"):
+        return None
+    lines = tail.split(b"\n")
+    if len(lines) < 3 and size > len(tail):
+        return None  # one line longer than the window: not ours
+    last = lines[-2]
+    if last + b"\n" == HEADER.encode():
+        return 0
+    try:
+        return int(last.split(b",", 1)[0])
+    except ValueError:
+        return None
+
+
+def save(
+    run_dir: str | os.PathLike[str],
+    losses: list[float],
+    penalties: list[float],
+    saved: int | None,
+) -> int:
+    """Bring the run's ``steps.csv`` up to date with a trainer's lists, where ``saved`` steps
+    are in the file already (None: unknown, write it anew). The new lines are appended when
+    the file ends with step ``saved``; otherwise (a write cut short, a file changed meanwhile)
+    it is rewritten whole, atomically. Returns the steps now in the file.
+
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> save(run, [1.0, 0.5], [0.0, 0.0], None), save(run, [1.0, 0.5, 0.25], [0.0] * 3, 2)
+    (2, 3)
+    >>> [s for s, _, _ in read(run)]
+    [1, 2, 3]
+    """
+    rows = list(zip(range(1, len(losses) + 1), losses, penalties, strict=True))
+    path = Path(run_dir) / FILE
+    if saved is None or _last_step(path) != saved:
+        append(run_dir, rows, start=True)
+    else:
+        append(run_dir, rows[saved:])
+    return len(rows)
 
 
 def read(run_dir: str | os.PathLike[str]) -> list[Row]:

@@ -348,14 +348,9 @@ class Trainer:
 
     def _save_steps(self) -> None:
         assert self.out_dir is not None
-        start = self._steps_saved is None
-        done = 0 if self._steps_saved is None else self._steps_saved
-        rows = [
-            (i + 1, self.iteration_losses[i], self.iteration_penalties[i])
-            for i in range(done, len(self.iteration_losses))
-        ]
-        steps.append(self.out_dir, rows, start=start)
-        self._steps_saved = len(self.iteration_losses)
+        self._steps_saved = steps.save(
+            self.out_dir, self.iteration_losses, self.iteration_penalties, self._steps_saved
+        )
 
     def _plot(self, force: bool) -> None:
         if self.out_dir is None or not (
