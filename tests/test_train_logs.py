@@ -181,3 +181,13 @@ def test_a_damaged_steps_csv_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "steps.csv").write_text("something else\n")
     with pytest.raises(ValueError, match="not a chainrule steps file"):
         steps.read(tmp_path)
+
+
+def test_the_logged_lr_is_each_groups_where_they_differ() -> None:
+    net = _net()
+    ps = list(net.parameters())
+    opt = optim.SGD([{"params": ps[::2]}, {"params": ps[1::2], "lr": 0.05}], lr=0.1)
+    run = _fit(net, opt, epochs=2, scheduler=optim.StepLR(opt, step_size=1, gamma=0.5))
+    assert [h["lr"] for h in run.history] == [[0.1, 0.05], [0.05, 0.025]]
+    same = optim.SGD([{"params": ps[::2]}, {"params": ps[1::2]}], lr=0.1)
+    assert _fit(net, same, epochs=1).history[0]["lr"] == 0.1
