@@ -72,6 +72,26 @@ def test_train_evaluate_resume_on_spiral_end_to_end(tmp_path: Path) -> None:
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 10
 
 
+def test_the_default_spiral_run_learns_the_spiral(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the digits' defaults (20 epochs, Adam at 1e-3) ended at 58% on the spiral's 210 samples
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", "spiral", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["epochs"], config["lr"], config["optimizer"]) == (100, 0.01, "adam")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), "--split", "train"]) == 0
+    acc = float(re.search(r"accuracy ([\d.]+)%", capsys.readouterr().out).group(1))  # type: ignore[union-attr]
+    assert acc >= 95
+    # given options win over the dataset's defaults; other datasets keep the general ones
+    assert cli.train_defaults({"data": "spiral", "epochs": 3, "lr": 0.2})["epochs"] == 3
+    assert cli.train_defaults({"data": "spiral", "optimizer": "sgd"})["lr"] == 0.5
+    assert cli.train_defaults({"data": "digits"})["epochs"] == 20
+    help_text = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "spiral: 100" in help_text and "spiral: sgd 0.5" in " ".join(help_text.split())
+
+
 def test_resumed_cli_run_matches_a_straight_one(tmp_path: Path) -> None:
     common = ["train", "--data", "spiral", "--epochs", "4", "--quiet", "--dropout", "0.1"]
     assert cli.main([*common, "--out", str(tmp_path / "a")]) == 0

@@ -10,8 +10,10 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,8 @@ STATE_DAMAGE = [
     (lambda s: s.update(epoch="1"), r'"epoch" must be an integer'),
     (lambda s: s.pop("running"), r'missing "running"'),
     (lambda s: s.update(history=[]), r'"history" has 0 epochs, "epoch" says 1'),
+    (lambda s: s["running"].update(penalty_sum="x"), r'running: "penalty_sum" must be a finite'),
+    (lambda s: s.update(iteration_losses="x"), r'"iteration_losses" must be a list of numbers'),
 ]
 
 
@@ -159,6 +163,47 @@ def test_damaged_state_json(
     for argv in (["evaluate", str(run)], ["train", "--resume", str(run), "--epochs", "2"]):
         _one_line_error(capsys, argv, pattern)
         assert cli.main(argv) == 2 and str(path) in capsys.readouterr().err
+
+
+OPTIMIZER_DAMAGE = [  # read by --resume alone (evaluate needs no optimizer)
+    (lambda o: o["param_groups"][0].update(lr="fast"), r"param group 0 lr must be a number"),
+    (lambda o: o.update(param_groups=[]), r"0 param groups, this optimizer 1"),
+    (lambda o: o["param_groups"][0].update(params=[0]), r"group 0 of the state has 1 param"),
+    (lambda o: o.update(type="SGD"), r"the state is for 'SGD'"),
+]
+
+
+@pytest.mark.parametrize(("damage", "pattern"), OPTIMIZER_DAMAGE)
+def test_damaged_optimizer_state(
+    good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, pattern: str
+) -> None:
+    run = _copy(good_run, tmp_path)
+    path = run / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    damage(state["optimizer"])
+    path.write_text(json.dumps(state))
+    _one_line_error(capsys, ["train", "--resume", str(run), "--epochs", "2"], pattern)
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2"]) == 2
+    assert f'{path}: "optimizer": Adam.load_state_dict' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("step,loss,l2_penalty\n1,0.5,x\n", r"steps.csv, line 2: expected step,loss,l2_penalty"),
+        ("step,loss,l2_penalty\n2,0.5,0.0\n", r"steps.csv, line 2: step 2, expected 1"),
+        ("{}", r"steps.csv: not a chainrule steps file"),
+        (b"\xff\xfe", r"steps.csv: unreadable"),
+    ],
+)
+def test_damaged_steps_csv(
+    good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: Any, pattern: str
+) -> None:
+    run = _copy(good_run, tmp_path)
+    path = run / "steps.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    _one_line_error(capsys, ["train", "--resume", str(run), "--epochs", "2"], pattern)
+    assert cli.main(["evaluate", str(run)]) == 0  # evaluate does not need it
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "[" * 100_000])
@@ -188,7 +233,8 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
     # the reference: the same run trained on, and its first non-finite step loss
     on = tmp_path / "on"
     assert cli.main([*DIVERGE, "--quiet", "--keep-going", "--out", str(on)]) == 0
-    losses = json.loads((on / "checkpoint" / "state.json").read_text())["iteration_losses"]
+    rows = (on / "steps.csv").read_text().splitlines()[1:]  # step,loss,l2_penalty
+    losses = [float(r.split(",")[1]) + float(r.split(",")[2]) for r in rows]
     first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
     steps_per_epoch = math.ceil(210 / 32)  # spiral's 210 training samples, batches of 32
     epoch, step = first // steps_per_epoch + 1, first + 1
@@ -205,6 +251,13 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
     weights = cr.load(run / "checkpoint" / "model.safetensors")
     assert all(np.isfinite(w).all() for w in weights.values())
     assert cli.main(["evaluate", str(run)]) == 0
+
+
+def test_divergence_is_said_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*DIVERGE, "--out", str(tmp_path / "r")]) == 1
+    out, err = capsys.readouterr()
+    said = [line for line in (out + err).splitlines() if "the loss became" in line]
+    assert len(said) == 1 and said[0].startswith("chainrule train: error: "), out + err
 
 
 def test_divergence_in_the_first_epoch_saves_nothing(
@@ -264,6 +317,8 @@ def test_a_run_that_died_before_its_first_checkpoint(
         )
         assert cli.main(argv) == 0, capsys.readouterr().err
         assert (run / "checkpoint" / "model.safetensors").read_bytes() == expected
+        # the dead run's steps are not kept: steps.csv is the new run's alone
+        assert (run / "steps.csv").read_text() == (straight / "steps.csv").read_text()
 
 
 def test_help_shows_each_real_default_once() -> None:
@@ -377,3 +432,45 @@ def test_explain_uses_significant_digits(
     assert not re.search(r"\d{12}", out + svg.read_text())  # no 309-digit numbers
     width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg.read_text()).group(1))  # type: ignore[union-attr]
     assert width < 1000
+
+
+_READY = """
+import os, signal, sys
+import chainrule_entry
+real = signal.signal
+def spy(sig, handler):  # tell the test the moment the entry point handles SIGINT
+    old = real(sig, handler)
+    if handler is chainrule_entry._interrupted:
+        os.write(1, b"R")
+    return old
+signal.signal = spy
+sys.exit(chainrule_entry.main())
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.005, 0.02, 0.05, 0.1, 0.3])
+def test_ctrl_c_at_any_early_moment_exits_130_in_one_line(tmp_path: Path, delay: float) -> None:
+    # from the moment the console script's module runs (before chainrule, NumPy and the rest
+    # are imported) through parsing, loading and training
+    env = {**os.environ, "PYTHONPATH": str(Path(cr.__file__).parents[1])}
+    argv = [
+        "train",
+        "--data",
+        "spiral",
+        "--epochs",
+        "1000",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
+    p = subprocess.Popen(
+        [sys.executable, "-c", _READY, *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert p.stdout is not None and p.stdout.read(1) == b"R"
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    text = err.decode()
+    assert p.returncode == 130, text
+    assert "Traceback" not in text and len(text.splitlines()) <= 1, text

@@ -32,6 +32,20 @@ def _make(name: str, seed: int = 0) -> tuple[Any, Any, Any]:
         "rmsprop": lambda: optim.RMSprop(params, lr=1e-3),
         "adam": lambda: optim.Adam(params, lr=1e-2),
         "adamw": lambda: optim.AdamW(params, lr=1e-2),
+        # weights and biases in groups of their own, as in PyTorch
+        "sgd-groups": lambda: optim.SGD(
+            [
+                {"params": params[::2], "nesterov": True},
+                {"params": params[1::2], "lr": 0.02, "momentum": 0.5, "weight_decay": 0.0},
+            ],
+            lr=0.05,
+            momentum=0.9,
+            weight_decay=1e-3,
+        ),
+        "adam-groups": lambda: optim.Adam(
+            [{"params": params[::2]}, {"params": params[1::2], "lr": 3e-3, "betas": (0.8, 0.99)}],
+            lr=1e-2,
+        ),
     }[name]()
     return net, opt, optim.StepLR(opt, step_size=2, gamma=0.5)
 
@@ -63,7 +77,9 @@ def test_learns_the_spiral() -> None:
     assert train.evaluate(net, X, Y)[1] > 0.9  # a linear classifier gets about 0.5
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize(
+    "name", ["sgd", "momentum", "rmsprop", "adam", "adamw", "sgd-groups", "adam-groups"]
+)
 @pytest.mark.parametrize("stop_at", [3, 15])  # in the first epoch; the last step of the third
 def test_exact_resume(tmp_path: Path, name: str, stop_at: int) -> None:
     straight_net, opt, sched = _make(name)

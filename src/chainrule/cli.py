@@ -52,6 +52,25 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "seed": 0,
 }
+# what a dataset needs instead: the spiral's 210 samples make 7 steps an epoch, and 20 epochs
+# of those at Adam's lr 1e-3 end at 58% training accuracy; these reach about 99%
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "spiral": {
+        "epochs": 100,
+        "lr": {"sgd": 0.5, "momentum": 0.1, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01},
+    },
+}
+
+
+def _dataset_defaults(name: str) -> str:
+    """The help text's note of the per-dataset defaults of ``name`` (a TRAIN_DEFAULTS key)."""
+    notes = []
+    for data, d in DATASET_DEFAULTS.items():
+        if name in d:
+            v = d[name]
+            shown = ", ".join(f"{k} {x:g}" for k, x in v.items()) if isinstance(v, dict) else v
+            notes.append(f"{data}: {shown}")
+    return "; ".join(notes)
 
 
 class UsageError(Exception):
@@ -224,7 +243,7 @@ def _add_train(sub: Any) -> None:
         type=_nonneg_float,
         help="learning rate [default: "
         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
-        + "]",
+        + f"; {_dataset_defaults('lr')}]",
     )
     p.add_argument(
         "--reg",
@@ -237,7 +256,11 @@ def _add_train(sub: Any) -> None:
         help="learning-rate schedule per epoch: step halves it every quarter of the epochs, "
         f"cosine anneals it to 0 [default: {d['schedule']}]",
     )
-    p.add_argument("--epochs", type=_positive_int, help=f"epochs [default: {d['epochs']}]")
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=f"epochs [default: {d['epochs']}; {_dataset_defaults('epochs')}]",
+    )
     p.add_argument(
         "--batch-size", type=_positive_int, help=f"minibatch size [default: {d['batch_size']}]"
     )
@@ -415,9 +438,7 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
         if "epochs" in given:
             config["epochs"] = given["epochs"]
         return config, args.resume, True
-    config = {**TRAIN_DEFAULTS, **given}
-    if config["lr"] is None:
-        config["lr"] = DEFAULT_LR[config["optimizer"]]
+    config = train_defaults(given)
     out = args.out
     if out is not None:
         check_out_dir(out)
@@ -430,6 +451,22 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]
                          "choose another --out")  # fmt: skip
     # a config.json without a checkpoint: that run died before its first epoch; start over
     return config, out, False
+
+
+def train_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """A new run's config: the options given, then its dataset's defaults, then the rest
+    (``config.json`` records the values used).
+
+    >>> c = train_defaults({"data": "spiral", "optimizer": "sgd"})
+    >>> c["epochs"], c["lr"], train_defaults({})["lr"]
+    (100, 0.5, 0.001)
+    """
+    data = given.get("data", TRAIN_DEFAULTS["data"])
+    own = DATASET_DEFAULTS.get(cr.data.parse_spec(data)[0], {})
+    config = {**TRAIN_DEFAULTS, **{k: v for k, v in own.items() if k != "lr"}, **given}
+    if config["lr"] is None:
+        config["lr"] = own.get("lr", DEFAULT_LR)[config["optimizer"]]
+    return config
 
 
 _HELD: list[Any] = []  # the run-directory locks this process holds (released by main)
@@ -523,6 +560,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         verbose=not args.quiet,
         callbacks=check_cli.train_callbacks(args),
         stop_on_nonfinite=not args.keep_going,
+        report_divergence=False,  # said once, below, as the error it is
     )
     if resuming and cr.train.find_checkpoint(out) is None:
         say(f"{out} has no checkpoint yet (its run stopped before the first epoch ended): "

@@ -4,8 +4,9 @@ A checkpoint is a directory ``checkpoint/`` in the run directory holding
 
 - ``model.safetensors``: the model's ``state_dict()`` (weights and buffers), via ``chainrule.save``;
 - ``optimizer.safetensors``: every array in the optimizer's ``state_dict()`` (moments, velocities);
-- ``state.json``: everything else: the optimizer's scalars, the epoch, the data loader's position,
-  the random generators, the metrics so far.
+- ``state.json``: everything else: the optimizer's scalars and param groups, the epoch, the data
+  loader's position, the random generators, the metrics of each epoch so far (each step's
+  losses are in the run's ``steps.csv``, ``train.steps``).
 
 The directory is written whole under a temporary name and swapped in by renames, so a crash at any
 moment leaves either the old checkpoint or the new one, never a mix; ``find_checkpoint`` finds
@@ -30,7 +31,7 @@ from chainrule.train import schema
 CHECKPOINT = "checkpoint"
 _OLD = ".checkpoint-old"
 _NEW = ".checkpoint-new-"
-_RUN_FILES = ("config.json", "metrics.jsonl", "curves.png", "preprocess.safetensors")
+_RUN_FILES = ("config.json", "metrics.jsonl", "curves.png", "preprocess.safetensors", "steps.csv")
 FORMAT = "chainrule-checkpoint/1"
 
 

@@ -17,8 +17,10 @@ def plot_curves(
 ) -> None:
     """Save the loss (per iteration and per epoch) and accuracy (per epoch) curves to ``path``.
 
-    ``history`` holds one record per epoch with ``train_loss``, ``train_acc``, ``val_loss`` and
-    ``val_acc`` (the validation keys may be None).
+    ``history`` holds one record per epoch with ``train_loss`` (the data loss), ``train_acc``,
+    ``val_loss`` and ``val_acc`` (the validation keys may be None), and ``l2_penalty`` where
+    the run had one (drawn as a line of its own: the data losses are what compare with the
+    validation loss). ``iteration_losses`` are the data losses of each step.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "curves.png"
@@ -44,16 +46,19 @@ def plot_curves(
             color="tab:blue",
             alpha=0.3,
             linewidth=0.8,
-            label="train (per batch)",
+            label="train data loss (per batch)",
         )
     if history:
         ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue",
-                     label="train (epoch mean)")  # fmt: skip
+                     label="train data loss (epoch mean)")  # fmt: skip
+        if any(h.get("l2_penalty") for h in history):
+            ax_loss.plot(epochs, [h.get("l2_penalty", 0.0) for h in history], "s--",
+                         color="tab:green", label="L2 penalty (epoch mean)")  # fmt: skip
         ax_acc.plot(epochs, [h["train_acc"] for h in history], "o-", color="tab:blue",
                     label="train (running)")  # fmt: skip
         if any(h.get("val_loss") is not None for h in history):
             ax_loss.plot(epochs, [h.get("val_loss") for h in history], "o-", color="tab:orange",
-                         label="validation")  # fmt: skip
+                         label="validation data loss")  # fmt: skip
             ax_acc.plot(epochs, [h.get("val_acc") for h in history], "o-", color="tab:orange",
                         label="validation")  # fmt: skip
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")

@@ -164,6 +164,10 @@ def check_state(state: Any, path: str) -> dict[str, Any]:
         _check(running, f"{path} running", key, _is_number, "a finite number")
     for key in ("correct", "seen"):
         _check(running, f"{path} running", key, _nonneg_int, "an integer >= 0")
+    if "penalty_sum" in running:  # (runs saved before the penalty was logged apart lack them)
+        _check(running, f"{path} running", "penalty_sum", _is_number, "a finite number")
+    if "penalty_seen" in running:
+        _check(running, f"{path} running", "penalty_seen", _nonneg_int, "an integer >= 0")
     _check(
         s,
         path,
@@ -175,12 +179,13 @@ def check_state(state: Any, path: str) -> dict[str, Any]:
         raise SchemaError(
             f'{path}: "history" has {len(s["history"])} epochs, "epoch" says {s["epoch"]}'
         )
-    _check(
-        s,
-        path,
-        "iteration_losses",
-        lambda v: isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v),
-        "a list of numbers",
-    )
+    if "iteration_losses" in s:  # each step's loss, in runs saved before steps.csv
+        _check(
+            s,
+            path,
+            "iteration_losses",
+            lambda v: isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v),
+            "a list of numbers",
+        )
     _check(s, path, "optimizer", lambda v: isinstance(v, dict), "an object")
     return state

@@ -29,7 +29,7 @@ import numpy as np
 from chainrule import _tensor
 from chainrule.data.loader import DataLoader
 from chainrule.nn import functional, init, perf
-from chainrule.train import checkpoint, curves, parallel
+from chainrule.train import checkpoint, curves, parallel, steps
 
 Callback = Callable[["Trainer"], None]
 _PLOT_EVERY_S = 30.0  # redraw the curves at most this often during a run (and always at the end)
@@ -53,15 +53,20 @@ class Trainer:
     """Train ``model`` with ``optimizer`` on a ``DataLoader`` for ``epochs`` epochs.
 
     The loss is ``loss_fn(scores, y)`` (softmax cross-entropy by default) plus
-    ``nn.functional.l2_penalty(model, reg)`` when ``reg`` > 0. ``val_data`` is an ``(X, y)`` pair
-    evaluated after each epoch. With ``out_dir`` the run writes ``metrics.jsonl``, ``curves.png``
-    and ``checkpoint/`` there. ``progress`` shows a tqdm bar per epoch (default: when stderr is a
-    terminal); ``verbose`` prints one summary line per epoch. Each callback is called as
+    ``nn.functional.l2_penalty(model, reg)`` when ``reg`` > 0; the two are logged apart: the
+    "train loss" is the data loss alone (the one ``evaluate`` and the validation loss report),
+    ``l2_penalty`` the epoch's mean penalty. ``val_data`` is an ``(X, y)`` pair evaluated
+    after each epoch. With ``out_dir`` the run writes ``metrics.jsonl``, ``curves.png``,
+    ``steps.csv`` (each step's losses, ``train.steps``) and ``checkpoint/`` there.
+    ``progress`` shows a tqdm bar per epoch (default: when stderr is a terminal); ``verbose``
+    prints one summary line per epoch. Each callback is called as
     ``callback(trainer)`` after every optimizer step; raising ``KeyboardInterrupt`` in one stops the
     run like Ctrl-C does. ``scheduler`` (e.g. ``optim.StepLR``) is stepped after each epoch.
     With ``stop_on_nonfinite`` (the default) the first nan or inf loss stops the run before
     that step's update, saves nothing (the last checkpoint, of finite weights, stays) and sets
-    ``trainer.diverged`` to its epoch, step and loss.
+    ``trainer.diverged`` to its epoch, step and loss; with ``verbose`` and
+    ``report_divergence`` it prints one line saying so (``chainrule train`` turns that off and
+    prints its own, as an error).
     ``fit`` runs inside ``nn.tuned_blas()`` unless ``tune_blas`` is False: NumPy's OpenBLAS
     threads stop spinning soon after each matrix product while it trains (measured here: a
     784-512-512-10 step took 3.3 ms instead of 5.7 ms while the host was busy), and get
@@ -97,6 +102,7 @@ class Trainer:
         eval_batch_size: int = 1024,
         tune_blas: bool = True,
         stop_on_nonfinite: bool = True,
+        report_divergence: bool = True,
     ) -> None:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"Trainer: epochs must be a positive int, got {epochs!r}")
@@ -121,14 +127,17 @@ class Trainer:
         self.eval_batch_size = eval_batch_size
         self.tune_blas = tune_blas
         self.history: list[dict[str, Any]] = []  # one record per completed epoch
-        self.iteration_losses: list[float] = []  # the loss of every step, for the curves
+        self.iteration_losses: list[float] = []  # every step's data loss, for the curves
+        self.iteration_penalties: list[float] = []  # every step's L2 penalty (0 without reg)
+        self._steps_saved: int | None = None  # steps in out_dir's steps.csv; None: rewrite it
         self.step = 0  # optimizer steps taken
-        self.last_loss = float("nan")
+        self.last_loss = float("nan")  # the last step's data loss
         self.interrupted = False
         self.stop_on_nonfinite = stop_on_nonfinite
+        self.report_divergence = report_divergence
         # {"epoch", "step", "loss"} of the first nan/inf loss, when that stopped the run
         self.diverged: dict[str, Any] | None = None
-        self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+        self._running = _new_running()
         self._stop = False
         self._last_plot = 0.0
 
@@ -164,10 +173,13 @@ class Trainer:
                 self._end_epoch()
         if self.diverged is not None:
             d = self.diverged
-            self._log(f"stopped: the loss became {d['loss']} at epoch {d['epoch']}, step "
-                      f"{d['step']}; " + ("the last finite checkpoint is kept"
-                      if checkpoint.find_checkpoint(self.out_dir or "") is not None
-                      and self.out_dir is not None else "nothing saved"))  # fmt: skip
+            if self.report_divergence:
+                kept = self.out_dir is not None and checkpoint.find_checkpoint(self.out_dir)
+                self._log(
+                    f"stopped: the loss became {d['loss']} at epoch {d['epoch']}, step "
+                    f"{d['step']}; "
+                    + ("the last finite checkpoint is kept" if kept else "nothing saved")
+                )
         elif self._stop:
             self.interrupted = True
             self._log("interrupted: " + self._saved_where())
@@ -196,9 +208,12 @@ class Trainer:
         try:
             for xb, yb in self.loader:
                 scores = model(_tensor.Tensor._wrap(xb))  # the batch as is: no copy
-                loss = loss_fn(scores, yb)
+                loss = data_loss = loss_fn(scores, yb)
+                penalty = 0.0
                 if reg > 0:
-                    loss = loss + functional.l2_penalty(parallel.dist.unwrap(model), reg)
+                    l2 = functional.l2_penalty(parallel.dist.unwrap(model), reg)
+                    loss = data_loss + l2
+                    penalty = float(l2.data)
                 if self.stop_on_nonfinite and _nonfinite(float(loss.data)):
                     # stop before this step's update: the model keeps its last finite weights
                     self.diverged = {
@@ -212,15 +227,22 @@ class Trainer:
                 loss.backward()
                 opt.step()
                 self.step += 1
-                loss_value = float(loss.data)
+                loss_value = float(data_loss.data)
                 self.last_loss = loss_value
                 self.iteration_losses.append(loss_value)
+                self.iteration_penalties.append(penalty)
                 run["loss_sum"] += loss_value * len(yb)
+                # weighted like the data loss, so the two add up to the objective's mean; the
+                # penalty is the same on every rank (one model), so rank 0's own sums (not
+                # reduced over the ranks) give it
+                run["penalty_sum"] += penalty * len(yb)
+                run["penalty_seen"] += len(yb)
                 run["correct"] += int(np.count_nonzero(scores.data.argmax(axis=1) == yb))
                 run["seen"] += len(yb)
                 if self.progress and (bar.n % 10 == 0 or self.loader.position == 0):
+                    l2 = f" + L2 {run['penalty_sum'] / run['penalty_seen']:.4f}" if reg else ""
                     bar.set_postfix_str(
-                        f"loss {run['loss_sum'] / run['seen']:.4f}  "
+                        f"loss {run['loss_sum'] / run['seen']:.4f}{l2}  "
                         f"acc {run['correct'] / run['seen']:.2%}  "
                         f"{(run['seen'] - seen0) / max(time.perf_counter() - t0, 1e-9):,.0f} "
                         "samples/s",
@@ -247,7 +269,8 @@ class Trainer:
         record: dict[str, Any] = {
             "epoch": self.epoch + 1,
             "step": self.step,
-            "train_loss": run["loss_sum"] / max(run["seen"], 1),
+            "train_loss": run["loss_sum"] / max(run["seen"], 1),  # the data loss
+            "l2_penalty": run.get("penalty_sum", 0.0) / max(run.get("penalty_seen", 0), 1),
             "train_acc": run["correct"] / max(run["seen"], 1),
             "val_loss": None,
             "val_acc": None,
@@ -261,7 +284,7 @@ class Trainer:
             )
             record["val_loss"], record["val_acc"] = vl, va
         self.history.append(record)
-        self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+        self._running = _new_running()
         if self.scheduler is not None:
             self.scheduler.step()
         self._log(_summary(record, self.epochs))
@@ -312,6 +335,7 @@ class Trainer:
         state, model_state = self.state_dict(), parallel.model_state(self.model)
         if not parallel.dist.is_main():
             return
+        self._save_steps()  # first: steps.csv holds every step the checkpoint has seen
         checkpoint.save_checkpoint(
             self.out_dir,
             model_state,
@@ -321,6 +345,12 @@ class Trainer:
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
         checkpoint.atomic_write_bytes(self.out_dir / "metrics.jsonl", lines.encode())
         self._plot(force=self._stop)
+
+    def _save_steps(self) -> None:
+        assert self.out_dir is not None
+        self._steps_saved = steps.save(
+            self.out_dir, self.iteration_losses, self.iteration_penalties, self._steps_saved
+        )
 
     def _plot(self, force: bool) -> None:
         if self.out_dir is None or not (
@@ -343,8 +373,7 @@ class Trainer:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "running": parallel.reduce_running(dict(self._running)),
             "rank_buffers": parallel.rank_buffers(self.model),
-            "history": self.history,
-            "iteration_losses": self.iteration_losses,
+            "history": self.history,  # per epoch; each step's losses are in steps.csv
         }
 
     def load_checkpoint(self, run_dir: str | os.PathLike[str] | None = None) -> None:
@@ -359,7 +388,11 @@ class Trainer:
         model_state, optimizer_state, state = checkpoint.load_checkpoint(run_dir)
         self.model.load_state_dict(model_state)
         parallel.load_rank_buffers(self.model, state.get("rank_buffers"))
-        _load_optimizer_state(self.optimizer, optimizer_state)
+        try:
+            _load_optimizer_state(self.optimizer, optimizer_state)
+        except ValueError as e:  # a damaged or foreign state: say which file holds it
+            where = Path(run_dir) / checkpoint.CHECKPOINT / "state.json"
+            raise ValueError(f'{where}: "optimizer": {e}') from None
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.loader.load_state_dict(state["loader"])
@@ -375,10 +408,40 @@ class Trainer:
             g.bit_generator.state = s
         self.step = int(state["step"])
         self.history = list(state["history"])
-        self.iteration_losses = list(state["iteration_losses"])
-        self._running = dict(state["running"])
+        self._load_steps(run_dir, state)
+        self._running = {**_new_running(), **state["running"]}
         if not parallel.dist.is_main():  # rank 0 carries the saved sums of all ranks
             self._running.update(loss_sum=0.0, correct=0, seen=0)
+
+    def _load_steps(self, run_dir: Path, state: dict[str, Any]) -> None:
+        """Each step's losses up to the checkpoint's step: from ``steps.csv``, cut back to that
+        step (a crash after its append may have left later ones), or from ``state.json`` in a
+        run saved before steps.csv."""
+        if not parallel.dist.is_main():  # rank 0 alone writes (and reads) the per-step file
+            rows: list[steps.Row] = []
+        elif "iteration_losses" in state:  # saved before steps.csv: written whole at next save
+            rows = [(i + 1, v, 0.0) for i, v in enumerate(state["iteration_losses"][: self.step])]
+        else:
+            rows = steps.truncate(run_dir, self.step)
+        nan = float("nan")
+        rows += [(i + 1, nan, nan) for i in range(len(rows), self.step)]  # lost: unknown
+        self.iteration_losses = [loss for _, loss, _ in rows]
+        self.iteration_penalties = [pen for _, _, pen in rows]
+        # the file in out_dir holds these rows now, unless they came from elsewhere
+        same = "iteration_losses" not in state and run_dir == self.out_dir
+        self._steps_saved = len(rows) if same and parallel.dist.is_main() else None
+
+
+def _new_running() -> dict[str, Any]:
+    """An epoch's running sums, at their start."""
+    return {
+        "loss_sum": 0.0,
+        "correct": 0,
+        "seen": 0,
+        "time_s": 0.0,
+        "penalty_sum": 0.0,
+        "penalty_seen": 0,
+    }
 
 
 def _nonfinite(loss: float) -> bool:
@@ -398,10 +461,13 @@ def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
     optimizer.load_state_dict(state)
 
 
-def _lr(optimizer: Any) -> float | None:
+def _lr(optimizer: Any) -> float | list[float] | None:
+    """The lr to log: the one every param group shares, else each group's."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups:
+        lrs = [float(g["lr"]) for g in groups]
+        return lrs[0] if all(x == lrs[0] for x in lrs) else lrs
     lr = getattr(optimizer, "lr", None)
-    if lr is None and getattr(optimizer, "param_groups", None):
-        lr = optimizer.param_groups[0].get("lr")
     return None if lr is None else float(lr)
 
 
@@ -409,7 +475,9 @@ def _summary(record: dict[str, Any], epochs: int) -> str:
     width = len(str(epochs))
     parts = [
         f"epoch {record['epoch']:>{width}}/{epochs}",
-        f"train loss {record['train_loss']:.4f} acc {record['train_acc']:6.2%}",
+        f"train loss {record['train_loss']:.4f}"
+        + (f" + L2 {record['l2_penalty']:.4f}" if record.get("l2_penalty") else "")
+        + f" acc {record['train_acc']:6.2%}",
     ]
     if record["val_loss"] is not None:
         parts.append(f"val loss {record['val_loss']:.4f} acc {record['val_acc']:6.2%}")
