@@ -11,7 +11,11 @@ Fused gates (one node each, local gradient written by hand):
 The activations (``relu``, ``sigmoid``, ``tanh``, ``leaky_relu``, ``elu``, ``softmax``) are the
 engine's gates; ``maxout`` is composed from ``linear`` and a max over pieces.
 
-Losses take integer class indices as targets (shape (N,)) and return the mean over the batch.
+Losses take integer class indices as targets (shape (N,)) and return the mean over the batch by
+default; each takes PyTorch's ``reduction="mean"|"sum"|"none"``. The plain case (a mean, no
+class weights, nothing ignored) runs the fused gate; the others, and ``nll_loss``,
+``binary_cross_entropy``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss`` and ``kl_div``, are
+compositions of differentiable ops in ``nn.losses2``, public here under the same names.
 
 Every gate's backward is written with operators and the namespace it is handed, so each is
 differentiable twice (``create_graph=True``). Where the fast path keeps a derived value from
@@ -460,12 +464,22 @@ class CrossEntropy(Function):
         return dz, None
 
 
-def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0) -> Any:
+def cross_entropy(
+    logits: Any,
+    targets: Any,
+    label_smoothing: float = 0.0,
+    *,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Any:
     """Softmax cross-entropy (the lecture's softmax loss), mean over the batch, one fused node.
 
-    ``logits`` (N, C) are raw scores; ``targets`` (N,) integer class indices. With
-    ``label_smoothing`` s the target distribution is (1 - s) on the true class plus s / C on
-    every class.
+    ``logits`` (N, C) are raw scores; ``targets`` (N,) integer class indices, or (N, C) class
+    probabilities ("soft" targets). With ``label_smoothing`` s the target distribution is
+    (1 - s) on the true class plus s / C on every class. As PyTorch: class ``weight`` (C,),
+    targets equal to ``ignore_index`` count for nothing (the mean divides by the weight of the
+    rows counted), ``reduction="sum"`` or ``"none"`` (one loss per row).
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -473,7 +487,18 @@ def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0) -> An
     >>> z = cr.tensor(np.zeros((4, 10), np.float32))
     >>> round(F.cross_entropy(z, np.zeros(4, np.int64)).item(), 4)  # log(10) at chance
     2.3026
+    >>> F.cross_entropy(cr.zeros(2, 2), [1, -100], reduction="none")
+    tensor([0.6931, 0.    ])
     """
+    y = _array(targets)
+    ignored = y.dtype.kind in "iu" and bool((y == ignore_index).any())
+    soft = y.ndim == 2 and y.dtype.kind == "f"
+    if weight is not None or reduction != "mean" or soft or ignored:
+        from chainrule.nn import losses2
+
+        return losses2.cross_entropy(
+            logits, targets, weight, ignore_index, reduction, label_smoothing
+        )
     z = _array(logits)
     y = _check_targets(targets, z, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -514,9 +539,10 @@ class SVMLoss(Function):
         return coef * (dout / n), None
 
 
-def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
+def svm_loss(scores: Any, targets: Any, margin: float = 1.0, *, reduction: str = "mean") -> Any:
     """The CS231n multiclass SVM (hinge) loss: for each example the sum over wrong classes of
-    max(0, s_j - s_y + margin), averaged over the batch.
+    max(0, s_j - s_y + margin), averaged over the batch (``reduction="sum"`` sums it,
+    ``"none"`` gives the (N,) losses of the examples).
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -527,6 +553,10 @@ def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
     """
     s = _array(scores)
     y = _check_targets(targets, s, "svm_loss")
+    if reduction != "mean":
+        from chainrule.nn import losses2
+
+        return losses2.svm_loss(scores, y, margin, reduction)
     return SVMLoss.apply(scores, y, margin=float(margin))
 
 
@@ -563,14 +593,21 @@ def _check_same_shape(a: np.ndarray, b: np.ndarray, op: str) -> None:
         raise TypeError(f"{op}: targets must be numeric, got dtype {b.dtype}")
 
 
-def mse_loss(input: Any, target: Any) -> Any:  # noqa: A002 - PyTorch's name
-    """Mean squared error over all elements.
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:  # noqa: A002 - PyTorch's name
+    """Mean squared error over all elements (``reduction="sum"`` or ``"none"``: their sum, or
+    each squared difference).
 
     >>> import chainrule as cr
     >>> from chainrule.nn import functional as F
     >>> F.mse_loss(cr.tensor([1.0, 3.0]), cr.tensor([0.0, 0.0])).item()
     5.0
+    >>> F.mse_loss(cr.tensor([1.0, 3.0]), [0.0, 0.0], reduction="sum").item()
+    10.0
     """
+    if reduction != "mean":
+        from chainrule.nn import losses2
+
+        return losses2.mse_loss(input, target, reduction)
     a, t = _array(input), _array(target)
     _check_same_shape(a, t, "mse_loss")
     if not isinstance(target, _tensor.Tensor):
@@ -608,14 +645,31 @@ class BCEWithLogits(Function):
         return dx, dt
 
 
-def binary_cross_entropy_with_logits(input: Any, target: Any) -> Any:  # noqa: A002
+def binary_cross_entropy_with_logits(
+    input: Any,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    pos_weight: Any = None,
+    reduction: str = "mean",
+) -> Any:
     """Sigmoid then binary cross-entropy, fused and stable; targets in [0, 1], mean over all.
+    As PyTorch: ``weight`` scales each element's loss, ``pos_weight`` the positive term (per
+    class, broadcast over the last axis), ``reduction="sum"`` or ``"none"``.
 
     >>> import chainrule as cr
     >>> from chainrule.nn import functional as F
     >>> round(F.binary_cross_entropy_with_logits(cr.tensor([0.0]), cr.tensor([1.0])).item(), 4)
     0.6931
+    >>> F.binary_cross_entropy_with_logits(cr.zeros(2), [1.0, 0.0], pos_weight=2.0,
+    ...                                    reduction="none")
+    tensor([1.3863, 0.6931])
     """
+    if weight is not None or pos_weight is not None or reduction != "mean":
+        from chainrule.nn import losses2
+
+        return losses2.binary_cross_entropy_with_logits(
+            input, target, weight, pos_weight, reduction
+        )
     a, t = _array(input), _array(target)
     _check_same_shape(a, t, "binary_cross_entropy_with_logits")
     if t.size and (t.min() < 0 or t.max() > 1):
@@ -679,3 +733,15 @@ def l2_penalty(module_or_params: Any, reg: float) -> Any:
     if not weights:
         raise ValueError("l2_penalty: no weight of 2 or more dimensions to penalize")
     return L2Penalty.apply(*weights, reg=float(reg))
+
+
+# the losses that are compositions only, public here beside the fused ones (nn.losses2 imports
+# this module for its fused gates, so they come in last, once everything above is defined)
+from chainrule.nn.losses2 import (  # noqa: E402, F401
+    binary_cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    nll_loss,
+    smooth_l1_loss,
+)

@@ -81,6 +81,11 @@ def nll_loss(
         )
     keep = y != ignore_index
     safe = np.where(keep, y, 0)
+    if safe.size and safe.min() < 0:  # a class index below 0 never wraps to the last class
+        raise IndexError(
+            f"nll_loss: target {safe.min()} is out of range for {c} classes (0..{c - 1}; "
+            f"ignore_index={ignore_index})"
+        )
     gather._indices("nll_loss", safe, c, "target")
     w = _weights("nll_loss", weight, c, logp.data)
     row_w = (np.ones(n, logp.dtype) if w is None else w[safe]) * keep
@@ -281,3 +286,32 @@ def kl_div(
     if reduction == "batchmean":
         return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
     return _reduce("kl_div", loss, reduction)
+
+
+def svm_loss(scores: Any, targets: Any, margin: float = 1.0, reduction: str = "mean") -> Any:
+    """The CS231n multiclass hinge: sum over j != y of max(0, s_j - s_y + margin) per example,
+    then the mean (or sum, or none) over the batch; the mean runs ``nn.functional``'s gate.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import losses2 as L
+    >>> s = cr.tensor([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0]])  # the lecture's cat and car
+    >>> L.svm_loss(s, [0, 1], reduction="none")
+    tensor([2.9, 0. ])
+    """
+    if reduction == "mean":
+        return F.svm_loss(scores, targets, margin)
+    s = _args.tensor(scores)
+    if s.ndim != 2:
+        raise ValueError(f"svm_loss: scores must have shape (N, C), got {s.shape}")
+    n, c = s.shape
+    y = np.asarray(targets.data if isinstance(targets, TensorBase) else targets)
+    if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
+        raise ValueError(
+            f"svm_loss: targets must be ({n},) integer classes, got {y.shape} {y.dtype}"
+        )
+    if y.size and (y.min() < 0 or y.max() >= c):
+        raise IndexError(f"svm_loss: a target is out of range for {c} classes (0..{c - 1})")
+    correct = gather.take_along_axis(s, y[:, None], axis=1)  # (N, 1): s_y
+    margins = ops.maximum(s - correct + float(margin), 0.0)  # (N, C)
+    wrong = np.arange(c) != y[:, None]  # the correct class contributes nothing
+    return _reduce("svm_loss", ops.sum(ops.where(wrong, margins, 0.0), axis=1), reduction)
