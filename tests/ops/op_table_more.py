@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from op_table import Case, Row, binary, unary
 from op_table_layout import ROWS as LAYOUT_ROWS
+from op_table_losses import ROWS as LOSS_ROWS
 
 import chainrule as cr
 from chainrule.ops import activations, contract, mathfns, scan
@@ -245,6 +246,7 @@ ROWS = (*ROWS, *CONTRACT_ROWS)
 FAMILIES = (*FAMILIES, contract.ALL)
 
 
-# -- layout, gather/scatter and sorting: compositions, each row naming the gate that carries it --
+# -- layout, gather/scatter, sorting and the losses: compositions (and the fused loss gates),
+# each row naming the gate that carries it
 
-ROWS = (*ROWS, *LAYOUT_ROWS)
+ROWS = (*ROWS, *LAYOUT_ROWS, *LOSS_ROWS)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.ops as ops
+from chainrule import backend
 from chainrule.function import TensorBase
 from chainrule.nn import functional as F  # noqa: N812 - the usual alias
 from chainrule.ops import _args, activations, gather
@@ -35,7 +36,7 @@ def _reduce(op: str, loss: Any, reduction: str, denominator: Any = None) -> Any:
     total = ops.sum(loss)
     if reduction == "sum":
         return total
-    return total / (loss.size if denominator is None else denominator)
+    return total / (loss.size if denominator is None else float(denominator))
 
 
 def _pair(op: str, input: Any, target: Any) -> tuple[Any, Any]:  # noqa: A002
@@ -44,6 +45,15 @@ def _pair(op: str, input: Any, target: Any) -> tuple[Any, Any]:  # noqa: A002
     if x.shape != t.shape:
         raise ValueError(f"{op}: input of shape {x.shape} and target of shape {t.shape} differ")
     return x, t
+
+
+def _on(like: Any, a: Any) -> Any:
+    """A host float constant (weights, soft targets) on the array module of Tensor ``like``
+    (masks and indices may stay on the host: every backend takes those)."""
+    if a is None or isinstance(a, TensorBase | float | int):
+        return a
+    xp = backend.get_array_module(like.data)
+    return a if xp is np else xp.asarray(a)
 
 
 def _weights(op: str, weight: Any, c: int, like: Any) -> np.ndarray | None:
@@ -90,7 +100,7 @@ def nll_loss(
     w = _weights("nll_loss", weight, c, logp.data)
     row_w = (np.ones(n, logp.dtype) if w is None else w[safe]) * keep
     picked = gather.take_along_axis(logp, safe[:, None], axis=1).reshape(n)
-    return _reduce("nll_loss", -picked * row_w, reduction, row_w.sum())
+    return _reduce("nll_loss", -picked * _on(logp, row_w), reduction, row_w.sum())
 
 
 def cross_entropy(
@@ -126,7 +136,7 @@ def cross_entropy(
             raise ValueError(f"cross_entropy: soft targets must be ({n}, {c}), got {t.shape}")
         probs = t.astype(z.dtype) * (1 - label_smoothing) + label_smoothing / c
         wt = probs if w is None else probs * w
-        return _reduce("cross_entropy", -ops.sum(logp * wt, axis=1), reduction)
+        return _reduce("cross_entropy", -ops.sum(logp * _on(z, wt), axis=1), reduction)
     plain = w is None and reduction == "mean" and t.dtype.kind in "iu" and (t != ignore_index).all()
     if plain and t.shape == (n,):
         gather._indices("cross_entropy", t, c, "target")
@@ -138,7 +148,7 @@ def cross_entropy(
         return _reduce("cross_entropy", nll, reduction, denom)
     keep = t != ignore_index
     cw = np.ones(c, z.dtype) if w is None else w
-    smooth = -ops.sum(logp * cw, axis=1) * keep
+    smooth = ops.where(keep, -ops.sum(logp * _on(z, cw), axis=1), 0.0)
     loss = nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
     denom = (cw[np.where(keep, t, 0)] * keep).sum()
     return _reduce("cross_entropy", loss, reduction, denom)
@@ -169,7 +179,7 @@ def binary_cross_entropy(
     )
     loss = -(t * log_p + (1.0 - t) * log_q)
     if weight is not None:
-        loss = loss * weight
+        loss = loss * _on(p, np.asarray(weight, p.dtype) if isinstance(weight, list) else weight)
     return _reduce("binary_cross_entropy", loss, reduction)
 
 
@@ -192,6 +202,7 @@ def binary_cross_entropy_with_logits(
     if pos_weight is None and weight is None and reduction == "mean":
         return F.binary_cross_entropy_with_logits(x, t)
     sp = activations.softplus(-x)  # -log sigmoid(x), stable
+    weight, pos_weight = _on(x, weight), _on(x, pos_weight)
     if pos_weight is None:
         loss = (1.0 - t) * x + sp
     else:
