@@ -129,32 +129,68 @@ def relu(x: Any) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    """1 / (1 + e^-x), computed without overflow."""
+    """1 / (1 + e^-x), computed without overflow.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.sigmoid(cr.tensor([0.0]))
+    tensor([0.5])
+    """
     return ops.sigmoid(x)
 
 
 def tanh(x: Any) -> Any:
-    """The hyperbolic tangent (a zero-centred sigmoid, scaled)."""
+    """The hyperbolic tangent (a zero-centred sigmoid, scaled).
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.tanh(cr.tensor([0.0]))
+    tensor([0.])
+    """
     return ops.tanh(x)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
-    """x where x > 0, else ``negative_slope * x``."""
+    """x where x > 0, else ``negative_slope * x``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.leaky_relu(cr.tensor([-2.0, 3.0]), 0.5)
+    tensor([-1.,  3.])
+    """
     return ops.leaky_relu(x, negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
-    """x where x > 0, else ``alpha * (e^x - 1)``."""
+    """x where x > 0, else ``alpha * (e^x - 1)``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.elu(cr.tensor([0.0, 3.0]))
+    tensor([0., 3.])
+    """
     return ops.elu(x, alpha)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
-    """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first)."""
+    """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first).
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.softmax(cr.tensor([1.0, 1.0]))
+    tensor([0.5, 0.5])
+    """
     return ops.softmax(x, axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    """x - logsumexp(x) along ``axis``."""
+    """x - logsumexp(x) along ``axis``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.log_softmax(cr.tensor([0.0, 0.0])).exp()
+    tensor([0.5, 0.5])
+    """
     return ops.log_softmax(x, axis)
 
 
