@@ -56,6 +56,19 @@ def _on(like: Any, a: Any) -> Any:
     return a if xp is np else xp.asarray(a)
 
 
+def _check_broadcast(op: str, name: str, value: Any, shape: tuple[int, ...]) -> None:
+    """``value`` (None, a number or an array) broadcasts to the input's ``shape``."""
+    if value is None:
+        return
+    got = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    try:
+        ok = np.broadcast_shapes(got, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {got} does not broadcast to the input's {shape}")
+
+
 def _weights(op: str, weight: Any, c: int, like: Any) -> np.ndarray | None:
     if weight is None:
         return None
@@ -80,27 +93,33 @@ def nll_loss(
     >>> round(L.nll_loss(logp, [1, 0], ignore_index=1).item(), 4)  # only row 2 counts
     0.1054
     """
+    return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def _nll(op: str, input: Any, target: Any, weight: Any, ignore_index: int, reduction: str) -> Any:  # noqa: A002
+    """nll_loss, its errors naming ``op`` (the loss the user called)."""
     logp = _args.tensor(input)
     if logp.ndim != 2:
-        raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got {logp.shape}")
+        raise ValueError(f"{op}: input must be (N, C) log-probabilities, got {logp.shape}")
     n, c = logp.shape
     y = np.asarray(target.data if isinstance(target, TensorBase) else target)
     if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(
-            f"nll_loss: target must be ({n},) integer classes, got {y.shape} {y.dtype}"
+            f"{op}: target must be ({n},) integer classes or ({n}, {c}) probabilities, got "
+            f"shape {y.shape} of {y.dtype}"
         )
     keep = y != ignore_index
     safe = np.where(keep, y, 0)
-    if safe.size and safe.min() < 0:  # a class index below 0 never wraps to the last class
+    if safe.size and (safe.min() < 0 or safe.max() >= c):  # a class index never wraps
+        bad = safe[(safe < 0) | (safe >= c)][0]
         raise IndexError(
-            f"nll_loss: target {safe.min()} is out of range for {c} classes (0..{c - 1}; "
+            f"{op}: target {bad} is out of range for {c} classes (0..{c - 1}; "
             f"ignore_index={ignore_index})"
         )
-    gather._indices("nll_loss", safe, c, "target")
-    w = _weights("nll_loss", weight, c, logp.data)
+    w = _weights(op, weight, c, logp.data)
     row_w = (np.ones(n, logp.dtype) if w is None else w[safe]) * keep
     picked = gather.take_along_axis(logp, safe[:, None], axis=1).reshape(n)
-    return _reduce("nll_loss", -picked * _on(logp, row_w), reduction, row_w.sum())
+    return _reduce(op, -picked * _on(logp, row_w), reduction, row_w.sum())
 
 
 def cross_entropy(
@@ -141,7 +160,7 @@ def cross_entropy(
     if plain and t.shape == (n,):
         gather._indices("cross_entropy", t, c, "target")
         return F.cross_entropy(z, t, label_smoothing=label_smoothing)
-    nll = nll_loss(logp, t, w, ignore_index, "none")
+    nll = _nll("cross_entropy", logp, t, w, ignore_index, "none")
     if not label_smoothing:
         keep = t != ignore_index
         denom = (keep if w is None else w[np.where(keep, t, 0)] * keep).sum()
@@ -171,6 +190,7 @@ def binary_cross_entropy(
     p, t = _pair("binary_cross_entropy", input, target)
     if p.size and (p.data.min() < 0 or p.data.max() > 1):
         raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]")
+    _check_broadcast("binary_cross_entropy", "weight", weight, p.shape)
     log_p = ops.maximum(ops.log(ops.where(p.data > 0, p, 1.0)), -100.0)
     log_p = ops.where(p.data > 0, log_p, -100.0)
     q = 1.0 - p
@@ -201,6 +221,8 @@ def binary_cross_entropy_with_logits(
     x, t = _pair("binary_cross_entropy_with_logits", input, target)
     if pos_weight is None and weight is None and reduction == "mean":
         return F.binary_cross_entropy_with_logits(x, t)
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        _check_broadcast("binary_cross_entropy_with_logits", name, value, x.shape)
     sp = activations.softplus(-x)  # -log sigmoid(x), stable
     weight, pos_weight = _on(x, weight), _on(x, pos_weight)
     if pos_weight is None:
