@@ -527,19 +527,25 @@ def cross_entropy(
     tensor([0.6931, 0.    ])
     """
     y = _array(targets)
-    ignored = y.dtype.kind in "iu" and bool((y == ignore_index).any())
-    soft = y.ndim == 2 and y.dtype.kind == "f"
-    if weight is not None or reduction != "mean" or soft or ignored:
-        from chainrule.nn import losses2
+    if weight is None and reduction == "mean" and not (y.ndim == 2 and y.dtype.kind == "f"):
+        # the plain case, one fused gate; a target equal to ignore_index sends it on to the
+        # composition (found only where the check fails, or where ignore_index is a class)
+        z = _array(logits)
+        try:
+            y = _check_targets(y, z, "cross_entropy")
+        except ValueError:
+            if not (y.dtype.kind in "iu" and (y == ignore_index).any()):
+                raise
+        else:
+            if not (0 <= ignore_index < z.shape[1] and (y == ignore_index).any()):
+                if not 0.0 <= label_smoothing <= 1.0:
+                    raise ValueError(
+                        f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
+                    )
+                return CrossEntropy.apply(logits, y, smoothing=float(label_smoothing))
+    from chainrule.nn import losses2
 
-        return losses2.cross_entropy(
-            logits, targets, weight, ignore_index, reduction, label_smoothing
-        )
-    z = _array(logits)
-    y = _check_targets(targets, z, "cross_entropy")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    return CrossEntropy.apply(logits, y, smoothing=float(label_smoothing))
+    return losses2.cross_entropy(logits, targets, weight, ignore_index, reduction, label_smoothing)
 
 
 @registry.op(
