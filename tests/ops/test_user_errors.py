@@ -61,6 +61,8 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("bce_with_logits pos_weight shape",
      lambda: F.binary_cross_entropy_with_logits(M, np.zeros((3, 4)), pos_weight=np.ones(3)),
      ValueError, r"binary_cross_entropy_with_logits: pos_weight of shape \(3,\) does not "),
+    ("kl_div target None", lambda: F.kl_div(M, None), TypeError,
+     r"kl_div: target must be numbers \(an array or Tensor\), got NoneType"),
 ]  # fmt: skip
 
 

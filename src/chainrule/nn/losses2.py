@@ -41,7 +41,12 @@ def _reduce(op: str, loss: Any, reduction: str, denominator: Any = None) -> Any:
 
 def _pair(op: str, input: Any, target: Any) -> tuple[Any, Any]:  # noqa: A002
     x = _args.tensor(input)
-    t = target if isinstance(target, TensorBase) else _args.tensor(ops.lift_operand(target, x))
+    try:
+        t = target if isinstance(target, TensorBase) else _args.tensor(ops.lift_operand(target, x))
+    except TypeError:
+        raise TypeError(
+            f"{op}: target must be numbers (an array or Tensor), got {type(target).__name__}"
+        ) from None
     if x.shape != t.shape:
         raise ValueError(f"{op}: input of shape {x.shape} and target of shape {t.shape} differ")
     return x, t
