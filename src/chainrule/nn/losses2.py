@@ -22,7 +22,7 @@ import numpy as np
 import chainrule.ops as ops
 from chainrule import backend
 from chainrule.function import TensorBase
-from chainrule.nn import functional as F  # noqa: N812 - the usual alias
+from chainrule.nn import functional_losses as F  # noqa: N812 - the fused gates
 from chainrule.ops import _args, activations, gather
 
 _REDUCTIONS = ("mean", "sum", "none")
