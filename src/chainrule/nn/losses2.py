@@ -1,11 +1,15 @@
 """Losses with PyTorch's options: ``reduction="mean"|"sum"|"none"`` on each, cross-entropy with
 class weights, ``ignore_index``, soft (probability) targets and label smoothing, ``nll_loss``,
 ``binary_cross_entropy`` on probabilities, ``pos_weight`` on the logits form, ``l1_loss``,
-``mse_loss``, ``smooth_l1_loss``, ``huber_loss`` and ``kl_div``.
+``mse_loss``, ``smooth_l1_loss``, ``huber_loss``, ``kl_div`` and the multiclass hinge
+``svm_loss``. ``nn.functional`` makes each public (the way to call them); its modules are in
+``nn.losses``.
 
-Each is a composition of differentiable ops (so twice differentiable); the plain cases of
-cross-entropy and MSE run the fused gates of ``nn.functional``. A weighted mean divides by the
-sum of the weights of the rows counted, as PyTorch does (ignored rows count for nothing).
+Each is a composition of differentiable ops (so twice differentiable); the plain means of
+cross-entropy, the hinge, MSE and BCE on logits run the fused gates of ``nn.functional_losses``.
+A weighted mean divides by the sum of the weights of the rows counted, as PyTorch does (ignored
+rows count for nothing). Host constants (weights, soft targets) follow the input to its array
+module, so the compositions run on other backends too.
 
 >>> import chainrule as cr
 >>> from chainrule.nn import losses2 as L
