@@ -221,7 +221,8 @@ class MSE(Function):
     def forward(self, p: Any, t: Any) -> Any:
         self.p, self.t = p, t
         diff = p - t
-        return np.asarray(np.mean(diff * diff), dtype=diff.dtype)
+        xp = backend.get_array_module(diff)  # any backend: nothing here leaves it
+        return xp.asarray((diff * diff).mean(), dtype=diff.dtype)
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         diff = self.p - self.t
@@ -276,8 +277,9 @@ class BCEWithLogits(Function):
 
     def forward(self, x: Any, t: Any) -> Any:
         self.x, self.t = x, t
-        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
-        return np.asarray(loss.mean(), dtype=x.dtype)
+        xp = backend.get_array_module(x)  # any backend: nothing here leaves it
+        loss = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        return xp.asarray(loss.mean(), dtype=x.dtype)
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         x, t = self.x, self.t
