@@ -21,10 +21,10 @@ _host = pytest.mark.xfail(strict=True, raises=ImplicitConversionError, reason="m
 # known exception, marked strictly so that the mark fails once argsort takes the array module
 HOST_ORDER = {"sort", "topk"}
 _order = pytest.mark.xfail(strict=True, raises=ImplicitConversionError, reason="argsort on host")
-# two fused loss gates (the plain means of cross_entropy and svm_loss) compute with np.* and
-# host index arrays (np.arange rows, in-place updates); their compositions for the other
-# reductions and options, and the fused MSE and BCE-on-logits gates, run on the backend
-HOST_FUSED = {"cross_entropy_fused", "svm_loss_fused"}
+# the fused cross-entropy gate (the plain mean of cross_entropy, the training loop's hot path)
+# computes with np.* on the host; its composition for the other reductions and options, and
+# the other fused loss gates, run on the backend
+HOST_FUSED = {"cross_entropy_fused"}
 _fused = pytest.mark.xfail(strict=True, raises=TypeError, reason="fused loss gates use np.*")
 
 

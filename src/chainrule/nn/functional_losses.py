@@ -168,11 +168,11 @@ class SVMLoss(Function):
     def forward(self, s: Any, y: Any, margin: float = 1.0) -> Any:
         n = s.shape[0]
         rows = np.arange(n)
-        margins = s - s[rows, y][:, None] + margin  # (N, C)
-        np.maximum(margins, 0, out=margins)
+        xp = backend.get_array_module(s)  # any backend: the host index arrays are allowed
+        margins = xp.maximum(s - s[rows, y][:, None] + margin, 0)  # (N, C)
         margins[rows, y] = 0  # the correct class contributes nothing
         self.positive, self.y = margins > 0, y
-        return np.asarray(margins.sum(dtype=s.dtype) / n, dtype=s.dtype)
+        return xp.asarray(margins.sum(dtype=s.dtype) / n, dtype=s.dtype)
 
     def backward(self, dout: Any) -> tuple[Any, None]:
         # piecewise linear: the coefficients are constants (its second derivative is 0)
