@@ -123,7 +123,13 @@ class enable_grad(no_grad):  # noqa: N801
 
 
 def is_grad_enabled() -> bool:
-    """True when operations are being recorded for backward."""
+    """True when operations are being recorded for backward.
+
+    >>> import chainrule as cr
+    >>> with cr.no_grad():
+    ...     print(cr.is_grad_enabled())
+    False
+    """
     return GradMode.enabled
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from op_table import Case, Row, binary, unary
+from op_table_layout import ROWS as LAYOUT_ROWS
+from op_table_losses import ROWS as LOSS_ROWS
 
 import chainrule as cr
 from chainrule.ops import activations, contract, mathfns, scan
@@ -242,3 +244,9 @@ CONTRACT_ROWS: tuple[Row, ...] = (
 )
 ROWS = (*ROWS, *CONTRACT_ROWS)
 FAMILIES = (*FAMILIES, contract.ALL)
+
+
+# -- layout, gather/scatter, sorting and the losses: compositions (and the fused loss gates),
+# each row naming the gate that carries it
+
+ROWS = (*ROWS, *LAYOUT_ROWS, *LOSS_ROWS)

@@ -20,12 +20,13 @@ import chainrule as cr
 import chainrule.ops
 from chainrule import _tensor
 from chainrule.nn import functional as F  # noqa: N812
+from chainrule.nn import functional_losses as FL  # noqa: N812
 from chainrule.ops import ALL_OPS, registry
 from chainrule.viz import expr, gates, jacobian
 
 
 def _gate_classes() -> list[type]:
-    modules = [F] + [
+    modules = [F, FL] + [
         importlib.import_module(f"chainrule.ops.{m.name}")
         for m in pkgutil.iter_modules(chainrule.ops.__path__)
     ]

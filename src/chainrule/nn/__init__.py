@@ -30,7 +30,18 @@ from chainrule.nn.activations2 import (
 )
 from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvNet, MaxPool2d
 from chainrule.nn.layers import MLP, BatchNorm1d, Dropout, Flatten, Identity, Linear, Maxout
-from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SVMLoss
+from chainrule.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SVMLoss,
+)
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from chainrule.nn.perf import tune_blas, tune_malloc, tuned_blas
 
@@ -41,6 +52,7 @@ __all__ = [
     "SELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -52,8 +64,11 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
+    "HuberLoss",
     "Identity",
     "IncompatibleKeys",
+    "KLDivLoss",
+    "L1Loss",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",
@@ -63,6 +78,7 @@ __all__ = [
     "Mish",
     "Module",
     "ModuleList",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "ReLU6",
@@ -70,6 +86,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softplus",
     "Softsign",

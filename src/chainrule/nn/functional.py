@@ -11,7 +11,12 @@ Fused gates (one node each, local gradient written by hand):
 The activations (``relu``, ``sigmoid``, ``tanh``, ``leaky_relu``, ``elu``, ``softmax``) are the
 engine's gates; ``maxout`` is composed from ``linear`` and a max over pieces.
 
-Losses take integer class indices as targets (shape (N,)) and return the mean over the batch.
+Losses take integer class indices as targets (shape (N,)) and return the mean over the batch by
+default; each takes PyTorch's ``reduction="mean"|"sum"|"none"``. The plain case (a mean, no
+class weights, nothing ignored) runs the fused gate; the others, and ``nll_loss``,
+``binary_cross_entropy``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss`` and ``kl_div``, are
+compositions of differentiable ops in ``nn.losses2``; the fused loss gates live in
+``nn.functional_losses``. All are public here under the same names.
 
 Every gate's backward is written with operators and the namespace it is handed, so each is
 differentiable twice (``create_graph=True``). Where the fast path keeps a derived value from
@@ -46,6 +51,24 @@ from chainrule.nn.functional_conv import (  # noqa: F401 - the image functions, 
     conv2d,
     max_pool2d,
     pad,
+)
+from chainrule.nn.functional_losses import (  # noqa: F401 - the fused losses, public here
+    MSE,
+    BCEWithLogits,
+    CrossEntropy,
+    SVMLoss,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    svm_loss,
+)
+from chainrule.nn.losses2 import (  # noqa: F401 - the losses that are compositions, public here
+    binary_cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    nll_loss,
+    smooth_l1_loss,
 )
 from chainrule.ops import elementwise, registry
 
@@ -125,32 +148,68 @@ def relu(x: Any) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    """1 / (1 + e^-x), computed without overflow."""
+    """1 / (1 + e^-x), computed without overflow.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.sigmoid(cr.tensor([0.0]))
+    tensor([0.5])
+    """
     return ops.sigmoid(x)
 
 
 def tanh(x: Any) -> Any:
-    """The hyperbolic tangent (a zero-centred sigmoid, scaled)."""
+    """The hyperbolic tangent (a zero-centred sigmoid, scaled).
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.tanh(cr.tensor([0.0]))
+    tensor([0.])
+    """
     return ops.tanh(x)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
-    """x where x > 0, else ``negative_slope * x``."""
+    """x where x > 0, else ``negative_slope * x``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.leaky_relu(cr.tensor([-2.0, 3.0]), 0.5)
+    tensor([-1.,  3.])
+    """
     return ops.leaky_relu(x, negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
-    """x where x > 0, else ``alpha * (e^x - 1)``."""
+    """x where x > 0, else ``alpha * (e^x - 1)``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.elu(cr.tensor([0.0, 3.0]))
+    tensor([0., 3.])
+    """
     return ops.elu(x, alpha)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
-    """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first)."""
+    """e^x / sum(e^x) along ``axis``, stable (the max is subtracted first).
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.softmax(cr.tensor([1.0, 1.0]))
+    tensor([0.5, 0.5])
+    """
     return ops.softmax(x, axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    """x - logsumexp(x) along ``axis``."""
+    """x - logsumexp(x) along ``axis``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> F.log_softmax(cr.tensor([0.0, 0.0])).exp()
+    tensor([0.5, 0.5])
+    """
     return ops.log_softmax(x, axis)
 
 
@@ -383,246 +442,6 @@ def batch_norm(
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(dtype, copy=False)
     mean = running_mean.astype(dtype, copy=False)
     return _FrozenNorm.apply(x, gamma, beta, mean, invstd, eps=eps)
-
-
-# -- losses -------------------------------------------------------------------------------------
-
-
-def _check_targets(targets: Any, scores: np.ndarray, op: str) -> np.ndarray:
-    """Integer class indices of shape (N,), each in [0, C)."""
-    y = _array(targets)
-    if scores.ndim != 2:
-        raise ValueError(f"{op}: scores must have shape (N, C), got {scores.shape}")
-    n, c = scores.shape
-    if n == 0 or c == 0:
-        raise ValueError(f"{op}: scores of shape {scores.shape}: an empty batch has no mean loss")
-    if y.dtype.kind not in "iu":
-        raise TypeError(
-            f"{op}: targets must be integer class indices, got dtype {y.dtype} "
-            "(convert with targets.astype(np.int64))"
-        )
-    if y.shape != (n,):
-        raise ValueError(
-            f"{op}: targets must have shape ({n},) for scores {scores.shape}, got {y.shape}"
-        )
-    if n and (y.min() < 0 or y.max() >= c):
-        bad = y[(y < 0) | (y >= c)][0]
-        raise ValueError(f"{op}: target {bad} is out of range for {c} classes (0..{c - 1})")
-    return y
-
-
-@registry.op(
-    family="nn",
-    function="cross_entropy",
-    method=None,
-    label="crossentropy",
-    local="dlogits = (softmax(logits) - onehot(y)) / N",
-    namespace="chainrule.nn.functional",
-)
-class CrossEntropy(Function):
-    """loss = mean_i(logsumexp(z_i) - sum_j q_ij z_ij), q = (1-s) onehot(y) + s/C;
-    dz = dout * (softmax(z) - q) / N"""
-
-    __slots__ = ("probs", "smoothing", "y", "z")
-    differentiable_backward = True
-
-    def forward(self, z: Any, y: Any, smoothing: float = 0.0) -> Any:
-        n = z.shape[0]
-        rows = np.arange(n)
-        shifted = z - z.max(axis=1, keepdims=True)  # (N, C): no overflow in exp
-        e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)  # (N, 1)
-        lse = np.log(s)
-        if smoothing:
-            target = (1.0 - smoothing) * shifted[rows, y] + smoothing * shifted.mean(axis=1)
-        else:
-            target = shifted[rows, y]
-        loss = (lse[:, 0] - target).mean(dtype=z.dtype)
-        e /= s  # the softmax, kept for backward
-        self.probs, self.y, self.smoothing, self.z = e, y, smoothing, z
-        return np.asarray(loss, dtype=z.dtype)
-
-    def backward(self, dout: Any) -> tuple[Any, None]:
-        probs, y, z = self.probs, self.y, self.z
-        n, c = probs.shape
-        scale = dout / n
-        if backend.is_tensor(z):  # create_graph: the softmax as a function of z, q a constant
-            q = np.zeros((n, c), dtype=probs.dtype)
-            q[np.arange(n), y] = 1.0 - self.smoothing
-            q += self.smoothing / c
-            return (backend.get_array_module(z).softmax(z, axis=1) - q) * scale, None
-        dz = probs * scale
-        if self.smoothing:
-            dz -= scale * (self.smoothing / c)
-            dz[np.arange(n), y] -= scale * (1.0 - self.smoothing)
-        else:
-            dz[np.arange(n), y] -= scale
-        return dz, None
-
-
-def cross_entropy(logits: Any, targets: Any, label_smoothing: float = 0.0) -> Any:
-    """Softmax cross-entropy (the lecture's softmax loss), mean over the batch, one fused node.
-
-    ``logits`` (N, C) are raw scores; ``targets`` (N,) integer class indices. With
-    ``label_smoothing`` s the target distribution is (1 - s) on the true class plus s / C on
-    every class.
-
-    >>> import numpy as np
-    >>> import chainrule as cr
-    >>> from chainrule.nn import functional as F
-    >>> z = cr.tensor(np.zeros((4, 10), np.float32))
-    >>> round(F.cross_entropy(z, np.zeros(4, np.int64)).item(), 4)  # log(10) at chance
-    2.3026
-    """
-    z = _array(logits)
-    y = _check_targets(targets, z, "cross_entropy")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    return CrossEntropy.apply(logits, y, smoothing=float(label_smoothing))
-
-
-@registry.op(
-    family="nn",
-    function="svm_loss",
-    method=None,
-    label="svmloss",
-    local="ds = (1[margin > 0] - count * onehot(y)) / N",
-    namespace="chainrule.nn.functional",
-)
-class SVMLoss(Function):
-    """loss = mean_i sum_{j != y_i} max(0, s_ij - s_iy + margin);
-    ds_ij = dout/N * 1[margin_ij > 0],  ds_iy = -dout/N * (number of positive margins)"""
-
-    __slots__ = ("positive", "y")
-    differentiable_backward = True
-
-    def forward(self, s: Any, y: Any, margin: float = 1.0) -> Any:
-        n = s.shape[0]
-        rows = np.arange(n)
-        margins = s - s[rows, y][:, None] + margin  # (N, C)
-        np.maximum(margins, 0, out=margins)
-        margins[rows, y] = 0  # the correct class contributes nothing
-        self.positive, self.y = margins > 0, y
-        return np.asarray(margins.sum(dtype=s.dtype) / n, dtype=s.dtype)
-
-    def backward(self, dout: Any) -> tuple[Any, None]:
-        # piecewise linear: the coefficients are constants (its second derivative is 0)
-        pos = self.positive
-        n = pos.shape[0]
-        coef = pos.astype(dout.dtype)
-        coef[np.arange(n), self.y] = -pos.sum(axis=1)
-        return coef * (dout / n), None
-
-
-def svm_loss(scores: Any, targets: Any, margin: float = 1.0) -> Any:
-    """The CS231n multiclass SVM (hinge) loss: for each example the sum over wrong classes of
-    max(0, s_j - s_y + margin), averaged over the batch.
-
-    >>> import numpy as np
-    >>> import chainrule as cr
-    >>> from chainrule.nn import functional as F
-    >>> s = cr.tensor([[3.2, 5.1, -1.7]])     # the lecture's cat example
-    >>> round(F.svm_loss(s, np.array([0])).item(), 2)
-    2.9
-    """
-    s = _array(scores)
-    y = _check_targets(targets, s, "svm_loss")
-    return SVMLoss.apply(scores, y, margin=float(margin))
-
-
-@registry.op(
-    family="nn",
-    function="mse_loss",
-    method=None,
-    label="mse",
-    local="dp = 2 (p - t) / n",
-    namespace="chainrule.nn.functional",
-)
-class MSE(Function):
-    """loss = mean((p - t)^2);  dp = dout * 2 (p - t) / n,  dt = -dp"""
-
-    __slots__ = ("p", "t")
-    differentiable_backward = True
-
-    def forward(self, p: Any, t: Any) -> Any:
-        self.p, self.t = p, t
-        diff = p - t
-        return np.asarray(np.mean(diff * diff), dtype=diff.dtype)
-
-    def backward(self, dout: Any) -> tuple[Any, Any]:
-        diff = self.p - self.t
-        d = diff * (2.0 * dout / diff.size)
-        np_, nt = self.needs_input_grad
-        return (d if np_ else None), (-d if nt else None)
-
-
-def _check_same_shape(a: np.ndarray, b: np.ndarray, op: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ")
-    if b.dtype.kind not in "fiub":
-        raise TypeError(f"{op}: targets must be numeric, got dtype {b.dtype}")
-
-
-def mse_loss(input: Any, target: Any) -> Any:  # noqa: A002 - PyTorch's name
-    """Mean squared error over all elements.
-
-    >>> import chainrule as cr
-    >>> from chainrule.nn import functional as F
-    >>> F.mse_loss(cr.tensor([1.0, 3.0]), cr.tensor([0.0, 0.0])).item()
-    5.0
-    """
-    a, t = _array(input), _array(target)
-    _check_same_shape(a, t, "mse_loss")
-    if not isinstance(target, _tensor.Tensor):
-        target = t.astype(a.dtype, copy=False)
-    return MSE.apply(input, target)
-
-
-@registry.op(
-    family="nn",
-    function="binary_cross_entropy_with_logits",
-    method=None,
-    label="bcewithlogits",
-    local="dx = (sigmoid(x) - t) / n",
-    namespace="chainrule.nn.functional",
-)
-class BCEWithLogits(Function):
-    """loss = mean(max(x, 0) - x t + log(1 + e^-|x|));  dx = dout (sigmoid(x) - t) / n,
-    dt = -dout x / n"""
-
-    __slots__ = ("t", "x")
-    differentiable_backward = True
-
-    def forward(self, x: Any, t: Any) -> Any:
-        self.x, self.t = x, t
-        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
-        return np.asarray(loss.mean(), dtype=x.dtype)
-
-    def backward(self, dout: Any) -> tuple[Any, Any]:
-        x, t = self.x, self.t
-        scale = dout / x.size
-        nx, nt = self.needs_input_grad
-        sig = 0.5 * (1.0 + backend.get_array_module(dout).tanh(0.5 * x))
-        dx = (sig - t) * scale if nx else None
-        dt = -x * scale if nt else None
-        return dx, dt
-
-
-def binary_cross_entropy_with_logits(input: Any, target: Any) -> Any:  # noqa: A002
-    """Sigmoid then binary cross-entropy, fused and stable; targets in [0, 1], mean over all.
-
-    >>> import chainrule as cr
-    >>> from chainrule.nn import functional as F
-    >>> round(F.binary_cross_entropy_with_logits(cr.tensor([0.0]), cr.tensor([1.0])).item(), 4)
-    0.6931
-    """
-    a, t = _array(input), _array(target)
-    _check_same_shape(a, t, "binary_cross_entropy_with_logits")
-    if t.size and (t.min() < 0 or t.max() > 1):
-        raise ValueError("binary_cross_entropy_with_logits: targets must lie in [0, 1]")
-    if not isinstance(target, _tensor.Tensor):
-        target = t.astype(a.dtype, copy=False)
-    return BCEWithLogits.apply(input, target)
 
 
 # -- regularization -----------------------------------------------------------------------------

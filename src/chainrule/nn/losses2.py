@@ -1,11 +1,15 @@
 """Losses with PyTorch's options: ``reduction="mean"|"sum"|"none"`` on each, cross-entropy with
 class weights, ``ignore_index``, soft (probability) targets and label smoothing, ``nll_loss``,
 ``binary_cross_entropy`` on probabilities, ``pos_weight`` on the logits form, ``l1_loss``,
-``mse_loss``, ``smooth_l1_loss``, ``huber_loss`` and ``kl_div``.
+``mse_loss``, ``smooth_l1_loss``, ``huber_loss``, ``kl_div`` and the multiclass hinge
+``svm_loss``. ``nn.functional`` makes each public (the way to call them); its modules are in
+``nn.losses``.
 
-Each is a composition of differentiable ops (so twice differentiable); the plain cases of
-cross-entropy and MSE run the fused gates of ``nn.functional``. A weighted mean divides by the
-sum of the weights of the rows counted, as PyTorch does (ignored rows count for nothing).
+Each is a composition of differentiable ops (so twice differentiable); the plain means of
+cross-entropy, the hinge, MSE and BCE on logits run the fused gates of ``nn.functional_losses``.
+A weighted mean divides by the sum of the weights of the rows counted, as PyTorch does (ignored
+rows count for nothing). Host constants (weights, soft targets) follow the input to its array
+module, so the compositions run on other backends too.
 
 >>> import chainrule as cr
 >>> from chainrule.nn import losses2 as L
@@ -20,8 +24,9 @@ from typing import Any
 import numpy as np
 
 import chainrule.ops as ops
+from chainrule import backend
 from chainrule.function import TensorBase
-from chainrule.nn import functional as F  # noqa: N812 - the usual alias
+from chainrule.nn import functional_losses as F  # noqa: N812 - the fused gates
 from chainrule.ops import _args, activations, gather
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -35,15 +40,42 @@ def _reduce(op: str, loss: Any, reduction: str, denominator: Any = None) -> Any:
     total = ops.sum(loss)
     if reduction == "sum":
         return total
-    return total / (loss.size if denominator is None else denominator)
+    return total / (loss.size if denominator is None else float(denominator))
 
 
 def _pair(op: str, input: Any, target: Any) -> tuple[Any, Any]:  # noqa: A002
     x = _args.tensor(input)
-    t = target if isinstance(target, TensorBase) else _args.tensor(ops.lift_operand(target, x))
+    try:
+        t = target if isinstance(target, TensorBase) else _args.tensor(ops.lift_operand(target, x))
+    except TypeError:
+        raise TypeError(
+            f"{op}: target must be numbers (an array or Tensor), got {type(target).__name__}"
+        ) from None
     if x.shape != t.shape:
         raise ValueError(f"{op}: input of shape {x.shape} and target of shape {t.shape} differ")
     return x, t
+
+
+def _on(like: Any, a: Any) -> Any:
+    """A host float constant (weights, soft targets) on the array module of Tensor ``like``
+    (masks and indices may stay on the host: every backend takes those)."""
+    if a is None or isinstance(a, TensorBase | float | int):
+        return a
+    xp = backend.get_array_module(like.data)
+    return a if xp is np else xp.asarray(a)
+
+
+def _check_broadcast(op: str, name: str, value: Any, shape: tuple[int, ...]) -> None:
+    """``value`` (None, a number or an array) broadcasts to the input's ``shape``."""
+    if value is None:
+        return
+    got = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    try:
+        ok = np.broadcast_shapes(got, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {got} does not broadcast to the input's {shape}")
 
 
 def _weights(op: str, weight: Any, c: int, like: Any) -> np.ndarray | None:
@@ -70,22 +102,33 @@ def nll_loss(
     >>> round(L.nll_loss(logp, [1, 0], ignore_index=1).item(), 4)  # only row 2 counts
     0.1054
     """
+    return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def _nll(op: str, input: Any, target: Any, weight: Any, ignore_index: int, reduction: str) -> Any:  # noqa: A002
+    """nll_loss, its errors naming ``op`` (the loss the user called)."""
     logp = _args.tensor(input)
     if logp.ndim != 2:
-        raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got {logp.shape}")
+        raise ValueError(f"{op}: input must be (N, C) log-probabilities, got {logp.shape}")
     n, c = logp.shape
     y = np.asarray(target.data if isinstance(target, TensorBase) else target)
     if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(
-            f"nll_loss: target must be ({n},) integer classes, got {y.shape} {y.dtype}"
+            f"{op}: target must be ({n},) integer classes or ({n}, {c}) probabilities, got "
+            f"shape {y.shape} of {y.dtype}"
         )
     keep = y != ignore_index
     safe = np.where(keep, y, 0)
-    gather._indices("nll_loss", safe, c, "target")
-    w = _weights("nll_loss", weight, c, logp.data)
+    if safe.size and (safe.min() < 0 or safe.max() >= c):  # a class index never wraps
+        bad = safe[(safe < 0) | (safe >= c)][0]
+        raise IndexError(
+            f"{op}: target {bad} is out of range for {c} classes (0..{c - 1}; "
+            f"ignore_index={ignore_index})"
+        )
+    w = _weights(op, weight, c, logp.data)
     row_w = (np.ones(n, logp.dtype) if w is None else w[safe]) * keep
     picked = gather.take_along_axis(logp, safe[:, None], axis=1).reshape(n)
-    return _reduce("nll_loss", -picked * row_w, reduction, row_w.sum())
+    return _reduce(op, -picked * _on(logp, row_w), reduction, row_w.sum())
 
 
 def cross_entropy(
@@ -121,19 +164,19 @@ def cross_entropy(
             raise ValueError(f"cross_entropy: soft targets must be ({n}, {c}), got {t.shape}")
         probs = t.astype(z.dtype) * (1 - label_smoothing) + label_smoothing / c
         wt = probs if w is None else probs * w
-        return _reduce("cross_entropy", -ops.sum(logp * wt, axis=1), reduction)
+        return _reduce("cross_entropy", -ops.sum(logp * _on(z, wt), axis=1), reduction)
     plain = w is None and reduction == "mean" and t.dtype.kind in "iu" and (t != ignore_index).all()
     if plain and t.shape == (n,):
         gather._indices("cross_entropy", t, c, "target")
         return F.cross_entropy(z, t, label_smoothing=label_smoothing)
-    nll = nll_loss(logp, t, w, ignore_index, "none")
+    nll = _nll("cross_entropy", logp, t, w, ignore_index, "none")
     if not label_smoothing:
         keep = t != ignore_index
         denom = (keep if w is None else w[np.where(keep, t, 0)] * keep).sum()
         return _reduce("cross_entropy", nll, reduction, denom)
     keep = t != ignore_index
     cw = np.ones(c, z.dtype) if w is None else w
-    smooth = -ops.sum(logp * cw, axis=1) * keep
+    smooth = ops.where(keep, -ops.sum(logp * _on(z, cw), axis=1), 0.0)
     loss = nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
     denom = (cw[np.where(keep, t, 0)] * keep).sum()
     return _reduce("cross_entropy", loss, reduction, denom)
@@ -156,6 +199,7 @@ def binary_cross_entropy(
     p, t = _pair("binary_cross_entropy", input, target)
     if p.size and (p.data.min() < 0 or p.data.max() > 1):
         raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]")
+    _check_broadcast("binary_cross_entropy", "weight", weight, p.shape)
     log_p = ops.maximum(ops.log(ops.where(p.data > 0, p, 1.0)), -100.0)
     log_p = ops.where(p.data > 0, log_p, -100.0)
     q = 1.0 - p
@@ -164,7 +208,7 @@ def binary_cross_entropy(
     )
     loss = -(t * log_p + (1.0 - t) * log_q)
     if weight is not None:
-        loss = loss * weight
+        loss = loss * _on(p, np.asarray(weight, p.dtype) if isinstance(weight, list) else weight)
     return _reduce("binary_cross_entropy", loss, reduction)
 
 
@@ -186,7 +230,10 @@ def binary_cross_entropy_with_logits(
     x, t = _pair("binary_cross_entropy_with_logits", input, target)
     if pos_weight is None and weight is None and reduction == "mean":
         return F.binary_cross_entropy_with_logits(x, t)
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        _check_broadcast("binary_cross_entropy_with_logits", name, value, x.shape)
     sp = activations.softplus(-x)  # -log sigmoid(x), stable
+    weight, pos_weight = _on(x, weight), _on(x, pos_weight)
     if pos_weight is None:
         loss = (1.0 - t) * x + sp
     else:
@@ -281,3 +328,32 @@ def kl_div(
     if reduction == "batchmean":
         return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
     return _reduce("kl_div", loss, reduction)
+
+
+def svm_loss(scores: Any, targets: Any, margin: float = 1.0, reduction: str = "mean") -> Any:
+    """The CS231n multiclass hinge: sum over j != y of max(0, s_j - s_y + margin) per example,
+    then the mean (or sum, or none) over the batch; the mean runs ``nn.functional``'s gate.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import losses2 as L
+    >>> s = cr.tensor([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0]])  # the lecture's cat and car
+    >>> L.svm_loss(s, [0, 1], reduction="none")
+    tensor([2.9, 0. ])
+    """
+    if reduction == "mean":
+        return F.svm_loss(scores, targets, margin)
+    s = _args.tensor(scores)
+    if s.ndim != 2:
+        raise ValueError(f"svm_loss: scores must have shape (N, C), got {s.shape}")
+    n, c = s.shape
+    y = np.asarray(targets.data if isinstance(targets, TensorBase) else targets)
+    if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
+        raise ValueError(
+            f"svm_loss: targets must be ({n},) integer classes, got {y.shape} {y.dtype}"
+        )
+    if y.size and (y.min() < 0 or y.max() >= c):
+        raise IndexError(f"svm_loss: a target is out of range for {c} classes (0..{c - 1})")
+    correct = gather.take_along_axis(s, y[:, None], axis=1)  # (N, 1): s_y
+    margins = ops.maximum(s - correct + float(margin), 0.0)  # (N, C)
+    wrong = np.arange(c) != y[:, None]  # the correct class contributes nothing
+    return _reduce("svm_loss", ops.sum(ops.where(wrong, margins, 0.0), axis=1), reduction)

@@ -291,7 +291,10 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     >>> cr.where([True, False], cr.tensor([1.0, 2.0]), 0.0)
     tensor([1., 0.])
     """
-    cond = condition.data if isinstance(condition, _TensorBase) else np.asarray(condition)
+    if isinstance(condition, _TensorBase):
+        cond = condition.data
+    else:  # another backend's mask stays where it is
+        cond = condition if backend.is_foreign(condition) else np.asarray(condition)
     x, y = _pair(x, y)
     return elementwise.Where.apply(cond, x, y)
 

@@ -32,6 +32,19 @@ def axis(op: str, value: Any, ndim: int, name: str = "axis") -> int:
     return a % ndim if ndim else 0
 
 
+def integer(op: str, value: Any, name: str) -> int:
+    """``value`` as a Python int (an int or an integer NumPy scalar), or a TypeError naming op
+    and the argument: a float never silently truncates.
+
+    >>> integer("tril", 1, "k")
+    1
+    """
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an integer, got {value!r}") from None
+
+
 def axes(op: str, value: Any, ndim: int) -> tuple[int, ...] | None:
     """None, one axis or a tuple of distinct axes, each normalised by ``axis``.
 

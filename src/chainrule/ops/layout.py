@@ -9,7 +9,6 @@ back at the index, repeats accumulating) is the gradient: ``pad``'s edge and ref
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,9 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     ]
     if len(src) != len(dst):
         raise ValueError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
+    for name, given, got in (("source", source, src), ("destination", destination, dst)):
+        if len(set(got)) != len(got):
+            raise ValueError(f"moveaxis: {name} {given!r} repeats an axis")
     order = [a for a in range(t.ndim) if a not in src]
     for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
@@ -89,17 +91,21 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
     t = _args.tensor(x)
     if axis is None:
         return roll(t.reshape(-1), shift, 0).reshape(t.shape)
-    shifts = np.broadcast_to(
-        np.atleast_1d(shift),
-        np.broadcast_shapes(np.shape(np.atleast_1d(shift)), np.shape(np.atleast_1d(axis))),
-    )
-    axes = np.broadcast_to(np.atleast_1d(axis), shifts.shape)
+    shift_list, axis_list = np.atleast_1d(shift).tolist(), np.atleast_1d(axis).tolist()
+    if len(shift_list) == 1:
+        shift_list = shift_list * len(axis_list)
+    elif len(axis_list) == 1:
+        axis_list = axis_list * len(shift_list)
+    if len(shift_list) != len(axis_list) or np.ndim(shift) > 1 or np.ndim(axis) > 1:
+        raise ValueError(
+            f"roll: shift {shift!r} and axis {axis!r} must be one each or sequences of one length"
+        )
     per_axis = [np.arange(n) for n in t.shape]
-    for s, a in zip(shifts.tolist(), axes.tolist(), strict=True):
+    for s, a in zip(shift_list, axis_list, strict=True):
         ax = _args.axis("roll", a, t.ndim)
         n = t.shape[ax]
         if n:
-            per_axis[ax] = (per_axis[ax] - operator.index(s)) % n
+            per_axis[ax] = (per_axis[ax] - _args.integer("roll", s, "shift")) % n
     return _gather(t, per_axis)
 
 
@@ -135,7 +141,9 @@ def tile(x: Any, reps: Any) -> Any:
             [1., 2., 1., 2.]])
     """
     t = _args.tensor(x)
-    r = [operator.index(n) for n in np.atleast_1d(reps).tolist()]
+    if np.ndim(reps) > 1:
+        raise ValueError(f"tile: reps must be an integer or a sequence of integers, got {reps!r}")
+    r = [_args.integer("tile", n, "reps") for n in np.atleast_1d(reps).tolist()]
     if any(n < 0 for n in r):
         raise ValueError(f"tile: reps must be non-negative, got {tuple(r)}")
     nd = max(len(r), t.ndim)
@@ -191,6 +199,7 @@ def _tri(op: str, x: Any, k: int, lower: bool) -> Any:
     t = _args.tensor(x)
     if t.ndim < 2:
         raise ValueError(f"{op}: needs an input of at least 2 dimensions, got shape {t.shape}")
+    k = _args.integer(op, k, "k")
     n, m = t.shape[-2:]
     mask = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
     return _ops().where(mask, t, 0.0)
@@ -232,6 +241,7 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     b = _args.axis("diagonal", axis2, t.ndim, "axis2")
     if a == b:
         raise ValueError(f"diagonal: axis1 and axis2 must differ, got {axis1} and {axis2}")
+    offset = _args.integer("diagonal", offset, "offset")
     rows, cols = t.shape[a], t.shape[b]
     start_r, start_c = max(-offset, 0), max(offset, 0)
     count = max(0, min(rows - start_r, cols - start_c))
@@ -249,7 +259,10 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     >>> cr.trace(cr.tensor([[1.0, 2.0], [3.0, 4.0]]))
     tensor(5.)
     """
-    return _ops().sum(diagonal(x, offset, axis1, axis2), axis=-1)
+    t = _args.tensor(x)
+    if t.ndim < 2:
+        raise ValueError(f"trace: needs an input of at least 2 dimensions, got shape {t.shape}")
+    return _ops().sum(diagonal(t, offset, axis1, axis2), axis=-1)
 
 
 def diag(v: Any, k: int = 0) -> Any:
@@ -261,6 +274,7 @@ def diag(v: Any, k: int = 0) -> Any:
             [0., 2.]])
     """
     t = _args.tensor(v)
+    k = _args.integer("diag", k, "k")
     if t.ndim == 2:
         return diagonal(t, k)
     if t.ndim != 1:
