@@ -80,7 +80,14 @@ class Cumsum(Function):
         return _xp(x).cumsum(x, axis=self.axis) if x.ndim else x.reshape(1)
 
     def backward(self, dout: Any) -> Any:
-        xp = backend.get_array_module(dout)
+        if type(dout) is np.ndarray and dout.ndim:
+            # the reverse scan written through a reversed view straight into a fresh array:
+            # no flipped copy, and the result is no view (a view becoming .grad is copied)
+            rev = (slice(None),) * self.axis + (slice(None, None, -1),)
+            dx = np.empty(dout.shape, dout.dtype)
+            np.cumsum(dout[rev], axis=self.axis, out=dx[rev])
+            return dx if dx.shape == self.shape else dx.reshape(self.shape)
+        xp = backend.get_array_module(dout)  # Tensors (create_graph) and other backends
         flip, cumsum = _args.fn(xp, "flip"), _args.fn(xp, "cumsum")
         dx = flip(cumsum(flip(dout, axis=self.axis), axis=self.axis), axis=self.axis)
         return dx.reshape(self.shape)

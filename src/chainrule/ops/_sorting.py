@@ -1,0 +1,64 @@
+"""Stable sorting orders, fast: the indices that sort an array along an axis, ties in order.
+
+NumPy's stable argsort is a scalar radix/timsort; its SIMD (AVX-512) sorts serve only
+``kind="quicksort"``, which is not stable. For float32, ``stable_order`` packs each element
+into one 64-bit integer, the float's bits mapped to an unsigned integer that orders as the
+float does (high word) above the element's position (low word), and sorts those with NumPy's
+SIMD integer sort: equal floats are then ordered by position, i.e. stably. On W11's
+(1024, 1024) float32 rows that is ~12 ms against ~75 ms for ``argsort(kind="stable")``.
+
+The mapping follows NumPy's order exactly: -0.0 ties with 0.0 (it is keyed as 0.0) and every
+NaN, whatever its sign and payload, is keyed as one positive NaN, above +inf: NaNs sort last,
+in their original order. Other dtypes take ``np.argsort(kind="stable")``.
+
+>>> import numpy as np
+>>> stable_order(np.array([2.0, -0.0, 0.0, np.nan, -1.0], np.float32), axis=0)
+array([4, 1, 2, 0, 3])
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+_QNAN = np.uint32(0x7FC00000)  # the one NaN every NaN is keyed as
+_SIGN = np.uint32(0x80000000)
+# the position goes in the low 32 bits of each packed integer: the first uint32 of its two on
+# a little-endian machine
+_POS, _KEY = (0, 1) if sys.byteorder == "little" else (1, 0)
+
+
+def stable_order(key: np.ndarray, axis: int) -> np.ndarray:
+    """Indices that sort ``key`` along ``axis`` stably (NaN last), as
+    ``np.argsort(key, axis, kind="stable")``.
+
+    >>> stable_order(np.array([[3.0, 1.0, 3.0]], np.float32), axis=1)
+    array([[1, 0, 2]])
+    """
+    if key.dtype == np.float32 and key.ndim and key.size and key.shape[axis] <= 2**32:
+        return _packed_order(key, axis)
+    return np.argsort(key, axis=axis, kind="stable")
+
+
+def _packed_order(key: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(key, axis, -1)
+    n = moved.shape[-1]
+    y = np.add(moved, np.float32(0.0), order="C")  # -0.0 + 0.0 is +0.0; a C-ordered copy
+    u = y.view(np.uint32)
+    nan = np.isnan(y)
+    if nan.any():
+        u[nan] = _QNAN
+    # an unsigned integer that orders as the float: negatives have all bits flipped (larger
+    # magnitude, smaller key), non-negatives the sign bit set (above every negative)
+    flip = u >> np.uint32(31)
+    flip *= np.uint32(0x7FFFFFFF)
+    flip |= _SIGN
+    u ^= flip
+    packed = np.empty(u.shape, np.uint64)
+    words = packed.view(np.uint32).reshape((*u.shape, 2))  # (..., n, 2): the two halves
+    words[..., _POS] = np.arange(n, dtype=np.uint32)
+    words[..., _KEY] = u
+    packed.sort(axis=-1)  # NumPy's SIMD sort of 64-bit integers
+    order = words[..., _POS].astype(np.intp)
+    return np.moveaxis(order, -1, axis)
