@@ -282,6 +282,11 @@ def inner(a: Any, b: Any) -> Any:
     a, b = _args.pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(
+            f"inner: shapes {a.shape} and {b.shape} are not aligned: the last axes have sizes "
+            f"{a.shape[-1]} and {b.shape[-1]}; they must be equal"
+        )
     return tensordot(a, b, axes=([-1], [-1]))
 
 
@@ -310,6 +315,10 @@ def dot(a: Any, b: Any) -> Any:
     a, b = _args.pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if b.ndim == 1:
-        return tensordot(a, b, axes=([-1], [0]))
-    return tensordot(a, b, axes=([-1], [-2]))
+    bx = 0 if b.ndim == 1 else b.ndim - 2  # the axis of b that meets a's last
+    if a.shape[-1] != b.shape[bx]:
+        raise ValueError(
+            f"dot: shapes {a.shape} and {b.shape} are not aligned: a's last axis has size "
+            f"{a.shape[-1]}, b's axis {bx} has size {b.shape[bx]}; they must be equal"
+        )
+    return tensordot(a, b, axes=([-1], [bx]))
