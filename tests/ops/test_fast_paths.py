@@ -148,3 +148,18 @@ def test_einsum_matmul_paths_match_numpy_and_grads_own_their_memory(spec, shapes
     np.testing.assert_allclose(ts[1].grad.data, want_b, rtol=1e-12, atol=1e-12)
     assert not np.shares_memory(ts[0].grad.data, ts[1].grad.data)
     assert not np.shares_memory(ts[0].grad.data, dout)
+
+
+@pytest.mark.parametrize("shape, axis", [((600, 500), 1), ((600, 500), 0), ((2, 400, 400), 2)])
+def test_cumsum_split_over_threads_is_bitwise_one_call(shape, axis) -> None:
+    from chainrule.ops import _threads
+
+    assert np.prod(shape) >= _threads.MIN_SIZE  # large enough to be split
+    x = RNG.standard_normal(shape).astype(np.float32)
+    dout = RNG.standard_normal(shape).astype(np.float32)
+    t = cr.tensor(x, requires_grad=True)
+    out = cr.cumsum(t, axis=axis)
+    out.backward(dout)
+    np.testing.assert_array_equal(out.data, np.cumsum(x, axis=axis))
+    reverse = np.flip(np.cumsum(np.flip(dout, axis), axis=axis), axis)
+    np.testing.assert_array_equal(t.grad.data, reverse)
