@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import _blas_batch, backend
 from chainrule.function import Function, TensorBase
 from chainrule.ops import _args
 
@@ -106,7 +106,8 @@ def _matmul_path(xp: Any, a_s: str, b_s: str, out: str, a: Any, b: Any) -> Any:
         if list(out) == batch + n + m:  # out^T = b^T a^T: the product lands in out's order
             a, a_s, b, b_s, m, n = b, b_s, a, a_s, n, m
         order = batch + m + n
-        r = xp.matmul(
+        r = _matmul(
+            xp,
             _permuted(a, [a_s.index(c) for c in batch + m + k]),
             _permuted(b, [b_s.index(c) for c in batch + k + n]),
         )
@@ -121,11 +122,21 @@ def _matmul_path(xp: Any, a_s: str, b_s: str, out: str, a: Any, b: Any) -> Any:
     nsz = int(np.prod([b.shape[len(batch) + len(k) + i] for i in range(len(n))], dtype=np.int64))
     a = xp.broadcast_to(a, (*bsizes, *a.shape[len(batch) :])).reshape((nb, msz, ksz))
     b = xp.broadcast_to(b, (*bsizes, *b.shape[len(batch) :])).reshape((nb, ksz, nsz))
-    r = xp.matmul(a, b)  # (nb, m, n)
+    r = _matmul(xp, a, b)  # (nb, m, n)
     dims = bsizes + [size[c] for c in m] + [size[c] for c in n]
     r = r.reshape(dims)
     order = batch + m + n
     return _permuted(r, [order.index(c) for c in out])
+
+
+def _matmul(xp: Any, a: Any, b: Any) -> Any:
+    """a @ b; stacks of NumPy matrices as one batched BLAS call where it applies
+    (``_blas_batch``: ~1.7x np.matmul's one call per matrix on W11's einsums)."""
+    if xp is np and a.ndim > 2:
+        r = _blas_batch.matmul(a, b)
+        if r is not None:
+            return r
+    return xp.matmul(a, b)
 
 
 def _permuted(x: Any, perm: list[int]) -> Any:
