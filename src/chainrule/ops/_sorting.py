@@ -29,36 +29,38 @@ _SIGN = np.uint32(0x80000000)
 _POS, _KEY = (0, 1) if sys.byteorder == "little" else (1, 0)
 
 
-def stable_order(key: np.ndarray, axis: int) -> np.ndarray:
+def stable_order(key: np.ndarray, axis: int, exact: bool = True) -> np.ndarray:
     """Indices that sort ``key`` along ``axis`` stably (NaN last), as
-    ``np.argsort(key, axis, kind="stable")``.
+    ``np.argsort(key, axis, kind="stable")``; with ``exact=False`` they may come as a uint32
+    view (no conversion pass) for a caller that converts them in a pass of its own.
 
     >>> stable_order(np.array([[3.0, 1.0, 3.0]], np.float32), axis=1)
     array([[1, 0, 2]])
     """
     if key.dtype == np.float32 and key.ndim and key.size and key.shape[axis] <= 2**32:
-        return _packed_order(key, axis)
+        order = _packed_order(key, axis)
+        return order.astype(np.intp) if exact else order
     return np.argsort(key, axis=axis, kind="stable")
 
 
 def _packed_order(key: np.ndarray, axis: int) -> np.ndarray:
     moved = np.moveaxis(key, axis, -1)
     n = moved.shape[-1]
-    y = np.add(moved, np.float32(0.0), order="C")  # -0.0 + 0.0 is +0.0; a C-ordered copy
-    u = y.view(np.uint32)
-    nan = np.isnan(y)
+    packed = np.empty(moved.shape, np.uint64)
+    # the two 32-bit halves of each packed integer, as floats and as integers: (..., n, 2)
+    halves = (*moved.shape, 2)
+    words = packed.view(np.uint32).reshape(halves)
+    high = packed.view(np.float32).reshape(halves)[..., _KEY]
+    np.add(moved, np.float32(0.0), out=high)  # -0.0 + 0.0 is +0.0
+    nan = np.isnan(high)
+    bits = words[..., _KEY]
     if nan.any():
-        u[nan] = _QNAN
+        bits[nan] = _QNAN
     # an unsigned integer that orders as the float: negatives have all bits flipped (larger
     # magnitude, smaller key), non-negatives the sign bit set (above every negative)
-    flip = u >> np.uint32(31)
-    flip *= np.uint32(0x7FFFFFFF)
-    flip |= _SIGN
-    u ^= flip
-    packed = np.empty(u.shape, np.uint64)
-    words = packed.view(np.uint32).reshape((*u.shape, 2))  # (..., n, 2): the two halves
+    flip = bits.view(np.int32) >> np.int32(31)  # -1 (all bits) where negative, else 0
+    flip |= np.int32(-(2**31))  # and the sign bit everywhere
+    bits ^= flip.view(np.uint32)
     words[..., _POS] = np.arange(n, dtype=np.uint32)
-    words[..., _KEY] = u
     packed.sort(axis=-1)  # NumPy's SIMD sort of 64-bit integers
-    order = words[..., _POS].astype(np.intp)
-    return np.moveaxis(order, -1, axis)
+    return np.moveaxis(words[..., _POS], -1, axis)

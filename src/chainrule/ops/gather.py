@@ -199,12 +199,13 @@ def argsort(x: Any, axis: int = -1, descending: bool = False) -> Any:
     return _tensor.Tensor(_order(t.data, ax, descending))
 
 
-def _order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+def _order(data: np.ndarray, axis: int, descending: bool, exact: bool = True) -> np.ndarray:
     """The stable sorting order along axis; descending sorts -x stably, so ties still keep
-    their order (NaN, as NumPy, last)."""
+    their order (NaN, as NumPy, last). ``exact=False``: possibly as uint32 positions, which
+    ``_flat_positions`` converts in its own pass."""
     if descending:
         data = -data.astype(np.int64) if data.dtype.kind in "bu" else -data
-    return _sorting.stable_order(data, axis)
+    return _sorting.stable_order(data, axis, exact)
 
 
 def sort(x: Any, axis: int = -1, descending: bool = False) -> Any:
@@ -221,7 +222,7 @@ def sort(x: Any, axis: int = -1, descending: bool = False) -> Any:
     axis = _args.axis("sort", axis, t.ndim)
     # the order is a permutation along the axis, in range by construction: no checks, and
     # the backward writes each gradient element once (no scatter-add)
-    return _gather(t, _order(t.data, axis, descending), axis, unique=True)
+    return _gather(t, _order(t.data, axis, descending, exact=False), axis, unique=True)
 
 
 def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
