@@ -163,3 +163,20 @@ def test_cumsum_split_over_threads_is_bitwise_one_call(shape, axis) -> None:
     np.testing.assert_array_equal(out.data, np.cumsum(x, axis=axis))
     reverse = np.flip(np.cumsum(np.flip(dout, axis), axis=axis), axis)
     np.testing.assert_array_equal(t.grad.data, reverse)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork")
+def test_threaded_cumsum_works_in_a_forked_child() -> None:
+    import os
+    import signal
+
+    x = RNG.standard_normal((600, 500)).astype(np.float32)
+    want = np.cumsum(x, axis=1)
+    np.testing.assert_array_equal(cr.cumsum(cr.tensor(x), axis=1).data, want)  # pool started
+    pid = os.fork()
+    if pid == 0:  # the child: a deadlock ends by the alarm, a wrong answer by status 1
+        signal.alarm(30)
+        ok = np.array_equal(cr.cumsum(cr.tensor(x), axis=1).data, want)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -30,7 +30,8 @@ MIN_SIZE = 1 << 18  # elements: below this a hand-off costs more than half the w
 _state: dict[str, object] = {"enabled": (os.cpu_count() or 1) >= 2, "pool": None}
 _lock = threading.Lock()
 # a forked child has none of the parent's threads: it starts a pool of its own when it needs one
-os.register_at_fork(after_in_child=lambda: _state.update(pool=None))
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=lambda: _state.update(pool=None))
 
 
 def set_enabled(enabled: bool) -> None:
