@@ -36,7 +36,19 @@ def test_packed_stable_order_matches_numpys_stable_argsort(axis) -> None:
 
 
 def test_stable_order_of_other_dtypes_and_empty_arrays() -> None:
-    for x in (_awkward((4, 9)).astype(np.float64), RNG.integers(0, 3, (4, 9))):
+    distinct = RNG.permutation(36).reshape(4, 9)
+    for x in (
+        _awkward((4, 9)).astype(np.float64),  # ties: the stable sort
+        RNG.integers(0, 3, (4, 9)),
+        distinct,  # no ties: the quicksort's order, the same
+        distinct * 0.5 - 3.0,
+        np.where(distinct == 5, np.nan, distinct * 1.0),  # one NaN: no tie
+        np.where(distinct % 9 == 0, np.nan, distinct * 1.0),  # NaNs tie
+        distinct.astype(np.float16),
+        np.array([[0.0, -0.0, 1.0]]),  # -0.0 ties with 0.0
+        np.where(RNG.random((2, 3000)) < 0.5, 0.0, -0.0),  # long ties a quicksort scrambles
+        np.where(RNG.random((2, 3000)) < 0.5, np.nan, RNG.standard_normal((2, 3000))),
+    ):
         np.testing.assert_array_equal(
             _sorting.stable_order(x, 1), np.argsort(x, axis=1, kind="stable")
         )
