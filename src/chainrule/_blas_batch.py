@@ -9,12 +9,12 @@ percentile of 200 interleaved runs, on the shared 2-core machine).
 ``matmul(a, b)`` takes the batched call where it applies: NumPy arrays of one float dtype
 (float32 or float64), the same batch shape on both sides (no broadcasting), batch axes that
 step through memory evenly, and matrices stored by rows or by columns (a transposed view
-is read as it is: BLAS's ``Trans`` flag). Anything else, and any library without the routine
-(OpenBLAS before 0.3.29, MKL, Accelerate) or with ``chainrule._blas.set_enabled(False)``,
-goes to ``np.matmul``, as do products of at most 100^3 multiply-adds per matrix (below):
-the same products, rounded the same way up to the order of the sums.
-When first loaded the routine is checked against ``np.matmul`` on a small batch, and left
-unused if the two disagree.
+is read as it is: BLAS's ``Trans`` flag). Anything else goes to ``np.matmul``: products of at
+most 100^3 multiply-adds per matrix (see ``_SMALL``), any library but OpenBLAS 0.3.31 (the
+version whose routine was read and checked; MKL and Accelerate have none by this name), and
+everything after ``chainrule._blas.set_enabled(False)``. The results are the same products,
+rounded alike up to the order of the sums. When first loaded the routine is checked against
+``np.matmul`` on a small batch, and left unused if the two disagree.
 
 >>> import numpy as np
 >>> a, b = np.ones((2, 128, 128), np.float32), np.ones((2, 128, 128), np.float32)
@@ -37,6 +37,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # which crashes (a segmentation fault) in NumPy's DYNAMIC_ARCH wheel of 0.3.31: such products
 # stay with np.matmul, where the per-matrix calls cost little anyway
 _SMALL = 100**3
+_VERIFIED = b"OpenBLAS 0.3.31"  # the version whose routine was read and checked; others: None
 _found: dict[np.dtype, Any] = {}
 
 
@@ -67,9 +68,12 @@ def _load(dtype: np.dtype) -> Any:
         if config is None:
             continue
         config.restype = ctypes.c_char_p
+        text = config() or b""
+        if not text.startswith(_VERIFIED):  # another version may branch (and crash) elsewhere
+            return None
         # the library's integer width is its whole interface's (read it, never guess it);
         # NumPy's wheels export this routine without their usual prefix and suffix
-        wide = b"USE64BITINT" in (config() or b"")
+        wide = b"USE64BITINT" in text
         names = (f"{pre}cblas_{letter}gemm_batch_strided{suf}", f"cblas_{letter}gemm_batch_strided")
         f = next((getattr(lib, n) for n in names if hasattr(lib, n)), None)
         if f is None:
