@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, engine, function, ops
-from chainrule.ops import arithmetic, elementwise, linalg, reduce, registry
+from chainrule.ops import arithmetic, contract, elementwise, linalg, reduce, registry
 from chainrule.ops import shape as shape_ops
 
 _FLOAT_KINDS = "f"
@@ -681,7 +681,15 @@ class Tensor(function.TensorBase):
         return shape_ops.Squeeze.apply(self, axis=axis)
 
     def dot(self, other: Any) -> Tensor:
-        return linalg.MatMul.apply(self, ops.lift_operand(other, self))
+        """numpy.dot on any ranks (``cr.dot``): inner product of vectors, matmul of matrices,
+        otherwise a sum over this tensor's last axis and other's second-to-last (its only
+        axis when 1-D).
+
+        >>> import chainrule as cr
+        >>> cr.ones(2, 3, 4).dot(cr.ones(5, 4, 6)).shape
+        (2, 3, 5, 6)
+        """
+        return contract.dot(self, ops.lift_operand(other, self))
 
     # -- PyTorch habits (issue 15) ----------------------------------------------------------------
 

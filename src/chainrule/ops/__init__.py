@@ -401,13 +401,13 @@ def matmul(x: Any, y: Any) -> Any:
 
 
 def dot(x: Any, y: Any) -> Any:
-    """Alias of matmul for 1-D and 2-D operands.
+    """numpy.dot on any ranks: ``contract.dot`` (``cr.dot``).
 
     >>> import chainrule as cr
-    >>> cr.dot(cr.tensor([1.0, 2.0]), cr.tensor([3.0, 4.0]))
+    >>> cr.ops.dot(cr.tensor([1.0, 2.0]), cr.tensor([3.0, 4.0]))
     tensor(11.)
     """
-    return matmul(x, y)
+    return contract.dot(x, y)
 
 
 def reshape(x: Any, shape: Sequence[int]) -> Any:

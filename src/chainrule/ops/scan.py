@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.function import Function
-from chainrule.ops import _args
+from chainrule.ops import _args, _threads
 
 _xp = backend.get_array_module
 
@@ -77,13 +77,39 @@ class Cumsum(Function):
         if axis is None:  # NumPy: over the flattened input
             x, axis = x.reshape(-1), 0
         self.axis = _args.axis("cumsum", axis, x.ndim) if x.ndim else 0
+        if type(x) is np.ndarray and x.ndim > 1 and x.dtype.kind == "f":
+            out = np.empty(x.shape, x.dtype)
+            _scan_halves(x, out, self.axis, reverse=False)
+            return out
         return _xp(x).cumsum(x, axis=self.axis) if x.ndim else x.reshape(1)
 
     def backward(self, dout: Any) -> Any:
-        xp = backend.get_array_module(dout)
+        if type(dout) is np.ndarray and dout.ndim and dout.dtype.kind == "f":
+            # the reverse scan written through a reversed view straight into a fresh array:
+            # no flipped copy, and the result is no view (a view becoming .grad is copied)
+            dx = np.empty(dout.shape, dout.dtype)
+            _scan_halves(dout, dx, self.axis, reverse=True)
+            return dx if dx.shape == self.shape else dx.reshape(self.shape)
+        xp = backend.get_array_module(dout)  # Tensors (create_graph) and other backends
         flip, cumsum = _args.fn(xp, "flip"), _args.fn(xp, "cumsum")
         dx = flip(cumsum(flip(dout, axis=self.axis), axis=self.axis), axis=self.axis)
         return dx.reshape(self.shape)
+
+
+def _scan_halves(x: np.ndarray, out: np.ndarray, axis: int, reverse: bool) -> None:
+    """out = cumsum(x, axis) (from the end when ``reverse``), in two threads over another
+    axis when x is large (``_threads``: NumPy's scan is a one-core scalar loop)."""
+    rev = (slice(None),) * axis + (slice(None, None, -1),) if reverse else ()
+    split = next((a for a in range(x.ndim) if a != axis and x.shape[a] > 1), None)
+    if split is None:
+        np.cumsum(x[rev], axis=axis, out=out[rev])
+        return
+
+    def part(s: slice) -> None:
+        sl = (slice(None),) * split + (s,)
+        np.cumsum(x[sl][rev], axis=axis, out=out[sl][rev])
+
+    _threads.halves(part, x.shape[split], x.size)
 
 
 @_args.register(

@@ -158,14 +158,21 @@ def _is_basic(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, int | slice | np.integer) for p in parts)
 
 
-def _index_add(dout: Any, shape: tuple[int, ...], index: Any) -> Any:
-    """zeros(shape) with dout added at index, on dout's own backend."""
+def _index_add(dout: Any, shape: tuple[int, ...], index: Any, unique: bool = False) -> Any:
+    """zeros(shape) with dout added at index, on dout's own backend. ``unique``: the index
+    hits no position twice (a permutation, as sort's), so a plain write does."""
     xp = _xp(dout)
     dx = xp.zeros(shape, dtype=dout.dtype)
-    if _is_basic(index):
+    if unique or _is_basic(index):
         dx[index] = dout
     elif xp is np:
-        np.add.at(dx, index, dout)
+        if isinstance(index, np.ndarray) and index.dtype.kind in "iu" and len(shape) == 1:
+            # one integer array into a 1-D target (take_along_axis's flat positions): NumPy's
+            # add.at has a fast loop for a 1-D index only, ~9x the general one on W11's
+            # (1024, 1024) gather (1.3 ms against 11.7 ms)
+            np.add.at(dx, index.reshape(-1), dout.reshape(-1))
+        else:
+            np.add.at(dx, index, dout)
     else:  # CuPy's name for the same scatter-add
         xp.add.at(dx, index, dout) if hasattr(xp.add, "at") else xp.scatter_add(dx, index, dout)
     return dx
@@ -179,13 +186,16 @@ def _index_add(dout: Any, shape: tuple[int, ...], index: Any) -> Any:
     local="moves each upstream element back to where it came from",
 )
 class Index(Function):
-    """out = x[index];  dx = zeros like x with dout added at index (repeats accumulate)"""
+    """out = x[index];  dx = zeros like x with dout added at index (repeats accumulate)
 
-    __slots__ = ("index", "shape")
+    ``unique=True`` promises that the index hits no element twice (sort's permutation): the
+    backward then writes dout in place instead of adding it (no ``np.add.at``)."""
+
+    __slots__ = ("index", "shape", "unique")
     differentiable_backward = True
 
-    def forward(self, x: Any, index: Any = None) -> Any:
-        self.shape, self.index = x.shape, index
+    def forward(self, x: Any, index: Any = None, unique: bool = False) -> Any:
+        self.shape, self.index, self.unique = x.shape, index, unique
         try:
             return x[index]
         except IndexError as e:
@@ -193,8 +203,8 @@ class Index(Function):
 
     def backward(self, dout: Any) -> Any:
         if backend.is_tensor(dout):
-            return IndexAdd.apply(dout, shape=self.shape, index=self.index)
-        return _index_add(dout, self.shape, self.index)
+            return IndexAdd.apply(dout, shape=self.shape, index=self.index, unique=self.unique)
+        return _index_add(dout, self.shape, self.index, self.unique)
 
 
 @registry.op(
@@ -210,9 +220,11 @@ class IndexAdd(Function):
     __slots__ = ("index",)
     differentiable_backward = True
 
-    def forward(self, x: Any, shape: tuple[int, ...] = (), index: Any = None) -> Any:
+    def forward(
+        self, x: Any, shape: tuple[int, ...] = (), index: Any = None, unique: bool = False
+    ) -> Any:
         self.index = index
-        return _index_add(x, shape, index)
+        return _index_add(x, shape, index, unique)
 
     def backward(self, dout: Any) -> Any:
         return dout[self.index]
