@@ -29,7 +29,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.function import Function
-from chainrule.ops import registry
+from chainrule.ops import conv_gemm, registry
 
 _xp = backend.get_array_module
 _is_tensor = backend.is_tensor
@@ -105,6 +105,9 @@ def col2im(cols: Any, g: Geometry) -> Any:
 
 
 def _conv(x: Any, w: Any, g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, x, w)
+    if how:
+        return conv_gemm.forward(x, w, None, g, how)[0]
     n, grp, f = x.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
     cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, C/G*HH*WW, P)
@@ -113,6 +116,9 @@ def _conv(x: Any, w: Any, g: Geometry) -> Any:
 
 
 def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, dout, w)
+    if how:
+        return conv_gemm.backward(dout, w, None, g, how, (True, False))[0]
     n, grp, f = dout.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
     w2 = w.reshape(grp, f // grp, -1)
@@ -121,6 +127,9 @@ def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
 
 
 def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, x, dout)
+    if how:
+        return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, how, (False, True))[1]
     n, grp, f = x.shape[0], g.groups, w_shape[0]
     ho, wo = g.out_hw
     cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, CK, P)
@@ -140,19 +149,29 @@ class Conv2d(Function):
     """out = sum_{c,i,j} w[f,c,i,j] x[n,c,s*y+d*i,s*x+d*j] + b[f];  dx = conv^T(dout, w),
     dw = sum_n dout (x) im2col(x),  db = sum dout"""
 
-    __slots__ = ("g", "w", "x")
+    __slots__ = ("g", "how", "w", "x", "xg")
     differentiable_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None, g: Any = None) -> Any:
         self.x, self.w, self.g = x, w, g
+        self.how = conv_gemm.strategy(g, x, w, *(() if b is None else (b,)))
+        if self.how:  # the padded grid is kept for dw (conv_gemm's fast path)
+            out, xg = conv_gemm.forward(x, w, b, g, self.how)
+            needs = self.needs_input_grad
+            self.xg = xg if needs is None or needs[1] else None
+            return out
+        self.xg = None
         out = _conv(x, w, g)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
         return out
 
     def backward(self, dout: Any) -> tuple[Any, Any, Any]:
-        nx, nw, nb = self.needs_input_grad[:3]
+        needs = self.needs_input_grad[:3]
         x, w, g = self.x, self.w, self.g
+        if self.how and conv_gemm.strategy(g, dout, w) == self.how:
+            return conv_gemm.backward(dout, w, self.xg, g, self.how, needs)
+        nx, nw, nb = needs
         graph = _is_tensor(dout) or _is_tensor(w) or _is_tensor(x)
         dx = dw = db = None
         if nx:
