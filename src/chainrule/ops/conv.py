@@ -29,7 +29,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.function import Function
-from chainrule.ops import conv_gemm, registry
+from chainrule.ops import conv_gemm, pool_tiled, registry
 
 _xp = backend.get_array_module
 _is_tensor = backend.is_tensor
@@ -257,6 +257,8 @@ class Conv2dWeightGrad(Function):
 
 def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
     """The max of each window and the offset (an int code) that won; the first max wins ties."""
+    if g.k == (2, 2) and pool_tiled.tiled(x, g):
+        return pool_tiled.max_pool_2x2(x)
     xp = _xp(x)
     xpad = _pad(x, g.p, float("-inf"))
     ho, wo = g.out_hw
@@ -278,6 +280,8 @@ def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
 
 def _scatter(dout: Any, idx: Any, g: Geometry) -> Any:
     """Route each output's gradient to the input its window's code names (max pool's dx)."""
+    if pool_tiled.tiled(dout, g):
+        return pool_tiled.scatter(dout, idx, g)
     xp = _xp(dout)
     h, w = g.x_shape[-2:]
     ho, wo = g.out_hw
