@@ -63,8 +63,10 @@ CASES = [
 
 @pytest.fixture(params=["shifted", "stacked"])
 def method(request: Any, monkeypatch: Any) -> str:
-    """Force one of the two methods for every channel count."""
+    """Force one of the two methods for every channel count, and GEMMs over many column blocks
+    (7 columns each: block edges fall anywhere in the grid)."""
     monkeypatch.setattr(conv_gemm, "SHIFTED_MIN_C", 1 if request.param == "shifted" else 10**9)
+    monkeypatch.setattr(conv_gemm, "CHUNK", 7)
     return str(request.param)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from chainrule import _gemm
 
 SHIFTED_MIN_C = 8  # input channels from which one GEMM per kernel offset beats stacking
-DW_CHUNK = 4096  # grid columns per weight-gradient GEMM (38-40 ms against 44 in one piece)
+CHUNK = 4096  # grid columns per GEMM: the block all offsets update stays in cache
 
 _local = threading.local()
 _SCRATCH_SHAPES = 8  # distinct (role, shape, dtype) buffers kept per thread
@@ -104,13 +104,16 @@ class Grid:
         return xg.reshape(c, self.total)
 
     def dout_grid(self, dout: np.ndarray) -> np.ndarray:
-        """(N, F, Ho, Wo) -> a scratch grid (F, N*Hp*Wp), zero outside the valid window."""
-        f, (ho, wo) = dout.shape[1], dout.shape[2:]
-        dg = _scratch("dout", (f, self.n, self.hp, self.wp), dout.dtype)
+        """(N, F, Ho, Wo) -> a scratch grid (F, S + N*Hp*Wp), zero outside the valid window
+        and in its first S = max shift columns (so dx's reads ``q - s`` never go below 0)."""
+        f, (ho, wo), margin = dout.shape[1], dout.shape[2:], self.shifts[-1]
+        dgm = _scratch("dout", (f, margin + self.total), dout.dtype)
+        dgm[:, :margin] = 0
+        dg = dgm[:, margin:].reshape(f, self.n, self.hp, self.wp)  # a view
         dg[:, :, ho:] = 0
         dg[:, :, :ho, wo:] = 0
         dg[self.valid] = dout.transpose(1, 0, 2, 3)
-        return dg.reshape(f, self.total)
+        return dgm
 
     def crop_out(self, og: np.ndarray, shape: tuple[int, ...], b: Any = None) -> np.ndarray:
         """The valid window of an output grid (F, T) as a fresh (N, F, Ho, Wo), plus a bias."""
@@ -137,6 +140,11 @@ class Grid:
         return cols
 
 
+def _chunks(length: int) -> list[tuple[int, int]]:
+    """(start, size) of the column blocks one pass of the kernel offsets' GEMMs covers."""
+    return [(q, min(CHUNK, length - q)) for q in range(0, length, CHUNK)]
+
+
 def _w_offsets(w: np.ndarray) -> np.ndarray:
     """(F, C, HH, WW) -> (HH*WW, F, C): one (F, C) matrix per kernel offset."""
     f, c = w.shape[:2]
@@ -158,10 +166,12 @@ def forward(x: np.ndarray, w: np.ndarray, b: Any, g: Any, how: str) -> tuple[Any
     og = _scratch("out", (f, tot), x.dtype)
     xa, oa = xg.ctypes.data, og.ctypes.data
     if how == "shifted":
-        wk = _w_offsets(w)
-        for k, s in enumerate(grid.shifts):  # og (F, L) += w_k (F, C) @ xg[:, s:s+L] (C, L)
-            gemm(False, False, f, ln, c, 1.0, wk[k].ctypes.data, c, xa + s * size, tot,
-                 1.0 if k else 0.0, oa, tot)  # fmt: skip
+        w_k = _w_offsets(w)  # kept alive while BLAS reads it
+        wk = [a.ctypes.data for a in w_k]
+        for q, m in _chunks(ln):  # og[:, q:q+m] = sum_k w_k (F, C) @ xg[:, q+s_k:][:, :m] (C, m)
+            for k, s in enumerate(grid.shifts):
+                gemm(False, False, f, m, c, 1.0, wk[k], c, xa + (s + q) * size, tot,
+                     1.0 if k else 0.0, oa + q * size, tot)  # fmt: skip
     else:
         cols, w2 = grid.stack(xg), _w_stacked(w)
         kc = cols.shape[0]  # og (F, L) = w2 (F, KC) @ cols (KC, L)
@@ -179,33 +189,35 @@ def backward(
     gemm = _gemm.routine(dout.dtype)
     assert gemm is not None
     f, c, ln, tot, size = dout.shape[1], g.x_shape[1], grid.length, grid.total, dout.itemsize
-    dg = grid.dout_grid(dout)
-    da = dg.ctypes.data
+    margin = grid.shifts[-1]
+    dgm = grid.dout_grid(dout)
+    ldd, da = margin + tot, dgm.ctypes.data + margin * size  # dg: the grid after the margin
     dx = dw = db = None
     if needs[0]:
-        wk = _w_offsets(w)
+        w_k = _w_offsets(w)  # kept alive while BLAS reads it
+        wk = [a.ctypes.data for a in w_k]
         dxg = _scratch("dx", (c, tot), dout.dtype)
-        dxg[:, ln:] = 0  # what the first offset's GEMM (which overwrites [0, L)) does not reach
         xa = dxg.ctypes.data
-        for k, s in enumerate(grid.shifts):  # dxg[:, s:s+L] += w_k^T (C, F) @ dg (F, L)
-            gemm(True, False, c, ln, f, 1.0, wk[k].ctypes.data, c, da, tot,
-                 1.0 if k else 0.0, xa + s * size, tot)  # fmt: skip
+        for q, m in _chunks(tot):  # dxg[:, q:q+m] = sum_k w_k^T (C, F) @ dg[:, q-s_k:][:, :m]
+            for k, s in enumerate(grid.shifts):
+                gemm(True, False, c, m, f, 1.0, wk[k], c, da + (q - s) * size, ldd,
+                     1.0 if k else 0.0, xa + q * size, tot)  # fmt: skip
         dx = grid.crop_in(dxg)
     if needs[1]:
         kk = len(grid.shifts)
         if how == "shifted":
             dwk = np.empty((kk, f, c), dout.dtype)
             xa = xg.ctypes.data
-            for q in range(0, ln, DW_CHUNK):  # K in chunks: dg's chunk stays in cache
-                m, beta = min(DW_CHUNK, ln - q), 1.0 if q else 0.0
-                for k, s in enumerate(grid.shifts):  # dw_k (F, C) += dg (F, m) @ xg[:, s+q:][:m]^T
-                    gemm(False, True, f, c, m, 1.0, da + q * size, tot, xa + (s + q) * size, tot,
-                         beta, dwk[k].ctypes.data, c)  # fmt: skip
+            dws = [a.ctypes.data for a in dwk]
+            for q, m in _chunks(ln):  # dw_k (F, C) += dg[:, q:q+m] @ xg[:, q+s_k:][:, :m]^T
+                for k, s in enumerate(grid.shifts):
+                    gemm(False, True, f, c, m, 1.0, da + q * size, ldd, xa + (s + q) * size, tot,
+                         1.0 if q else 0.0, dws[k], c)  # fmt: skip
             dw = dwk.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
         else:
             cols = grid.stack(xg)
             dw2 = np.empty((f, kk * c), dout.dtype)  # dw2 (F, KC) = dg (F, L) @ cols^T (L, KC)
-            gemm(False, True, f, kk * c, ln, 1.0, da, tot, cols.ctypes.data, ln, 0.0,
+            gemm(False, True, f, kk * c, ln, 1.0, da, ldd, cols.ctypes.data, ln, 0.0,
                  dw2.ctypes.data, kk * c)  # fmt: skip
             dw = dw2.reshape(f, *g.k, c).transpose(0, 3, 1, 2).copy()
     if len(needs) > 2 and needs[2]:
