@@ -35,7 +35,7 @@ import numpy as np
 from chainrule import _blas
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_cache: dict[np.dtype, Any] = {}
+_cache: dict[Any, Any] = {}
 
 Gemm = Callable[[bool, bool, int, int, int, float, int, int, int, int, float, int, int], None]
 
@@ -95,6 +95,19 @@ def _load(dtype: np.dtype) -> Gemm | None:
 
         return gemm
     return None
+
+
+def threads() -> int:
+    """How many threads OpenBLAS splits a call across (1 where it cannot be asked)."""
+    if "threads" not in _cache:
+        lib = _blas.numpy_openblas()
+        fn = None
+        for pre, suf in _blas._NAMINGS:
+            fn = fn or getattr(lib, f"{pre}openblas_get_num_threads{suf}", None)
+        if fn is not None:
+            fn.restype = ctypes.c_int
+        _cache["threads"] = max(1, int(fn())) if fn is not None else 1
+    return int(_cache["threads"])
 
 
 def routine(dtype: Any) -> Gemm | None:
