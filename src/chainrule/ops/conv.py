@@ -3,17 +3,19 @@
 Layout as in CS231n and PyTorch: images ``x`` (N, C, H, W), conv weights (F, C/groups, HH, WW),
 output side ``Ho = (H + 2 pad - dilation (HH - 1) - 1) // stride + 1``.
 
-How the work is done (the one place this choice lives): **shifted windows + one batched GEMM**.
-For each of the HH*WW kernel offsets, the strided slice of the padded input that the offset
-sees is copied into a column buffer ``cols`` (N, C, HH, WW, Ho, Wo) (im2col built from HH*WW
-slice copies, no Python loop over pixels); then ``out = w (G, F/G, C/G*HH*WW) @ cols
-(N, G, C/G*HH*WW, Ho*Wo)`` is one ``matmul`` that lands directly in NCHW order, with no
-transpose. Measured on a 3x3 conv, N=64, 32->64 channels, 32x32 (2026-12-02, 2 shared cores):
-im2col 26 ms, the batched GEMM 16 ms (the same as a loop of per-image GEMMs); for the weight
-gradient a batched GEMM summed over N took 14 ms against ``tensordot``'s 49 ms (which copies
-both operands into 2-D). The backward uses the same two pieces the other way round: ``col2im``
-(slice-adds of the columns into a padded zero buffer) for the input gradient, and a batched GEMM
-summed over N for the weight gradient. Pooling uses the shifted slices alone (no GEMM).
+How the work is done: ``conv_gemm.strategy`` (the one place this choice lives) picks, per
+shape and array type, between the stride-1 GEMM fast path of ``ops/conv_gemm.py`` (NumPy
+float32/float64 with OpenBLAS: shifted GEMMs on a padded channel-major grid, no im2col buffer;
+W8's 3x3 conv forward+backward went from 173 to 111 ms of CPU time on one thread) and the
+general path here, which every stride, group count and array backend can take: **shifted windows
++ one batched GEMM**. For each of the HH*WW kernel offsets, the strided slice of the padded input
+that the offset sees is copied into a column buffer ``cols`` (N, C, HH, WW, Ho, Wo) (im2col
+built from HH*WW slice copies, no Python loop over pixels); then ``out = w (G, F/G, C/G*HH*WW)
+@ cols (N, G, C/G*HH*WW, Ho*Wo)`` is one ``matmul`` that lands directly in NCHW order. The
+backward uses the same two pieces the other way round: ``col2im`` (slice-adds of the columns
+into a padded zero buffer) for the input gradient, and a batched GEMM summed over N for the
+weight gradient. Pooling uses the shifted slices alone (no GEMM); max pooling over exact tiles
+(kernel = stride, no padding) takes ``ops/pool_tiled.py``'s whole-array passes instead.
 
 Gradients of gradients: a convolution is bilinear in (x, w), so its backward is made of two
 more bilinear gates, ``Conv2dInputGrad`` (dout, w) -> dx and ``Conv2dWeightGrad`` (x, dout) ->
