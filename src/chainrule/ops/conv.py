@@ -120,7 +120,7 @@ def _conv(x: Any, w: Any, g: Geometry) -> Any:
 def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
     how = conv_gemm.strategy(g, dout, w)
     if how:
-        return conv_gemm.backward(dout, w, None, g, how, (True, False))[0]
+        return conv_gemm.backward(dout, w, None, g, (True, False))[0]
     n, grp, f = dout.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
     w2 = w.reshape(grp, f // grp, -1)
@@ -131,7 +131,7 @@ def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
 def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) -> Any:
     how = conv_gemm.strategy(g, x, dout)
     if how:
-        return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, how, (False, True))[1]
+        return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, (False, True))[1]
     n, grp, f = x.shape[0], g.groups, w_shape[0]
     ho, wo = g.out_hw
     cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, CK, P)
@@ -171,8 +171,8 @@ class Conv2d(Function):
     def backward(self, dout: Any) -> tuple[Any, Any, Any]:
         needs = self.needs_input_grad[:3]
         x, w, g = self.x, self.w, self.g
-        if self.how and conv_gemm.strategy(g, dout, w) == self.how:
-            return conv_gemm.backward(dout, w, self.xg, g, self.how, needs)
+        if self.how and conv_gemm.strategy(g, dout, w):
+            return conv_gemm.backward(dout, w, self.xg, g, needs)
         nx, nw, nb = needs
         graph = _is_tensor(dout) or _is_tensor(w) or _is_tensor(x)
         dx = dw = db = None

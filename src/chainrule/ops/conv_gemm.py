@@ -12,14 +12,16 @@ The backward is the same GEMMs the other way round: ``dxg[:, s:s+L] += w_ij^T @ 
 adds into the shifted window of the input-gradient grid: col2im for free) and ``dw_ij = dg @
 xg[:, s:s+L]^T``. Bias, layout changes and crops ride on the copies into and out of the grid.
 
-The choice of method, per shape (the one place it lives, ``strategy``):
+The choice of method, per shape (the one place it lives, ``strategy``), for the forward (the
+backward always runs one GEMM per offset: for dw that measured faster even with C=1):
 
 - ``"shifted"``: the above, when C >= ``SHIFTED_MIN_C``. Measured on W8's 3x3 conv, N=64,
-  32->64 channels, 32x32, pad 1 (2026-12-02, 2 shared cores, OpenBLAS): forward GEMMs 12 ms
-  against 9 ms (im2col) + 14 ms (one K=288 GEMM) for im2col; dx GEMMs 14 ms, dw 23 ms.
+  32->64 channels, 32x32, pad 1 (2026-12-02, one thread, CPU time, 4096-column blocks): forward
+  GEMMs 26 ms against 30 ms for stacking (below); dx 28 ms, dw 38-42 ms. LeNet's second conv
+  (C=6, 5x5): forward 1.15 ms against 1.5 ms stacked, dw 1.26 ms against 2.1 ms.
 - ``"stacked"``: for few channels (LeNet's first layer has C=1: one GEMM per offset would be a
-  rank-1 update), the HH*WW shifted windows are copied, each one contiguous slice, into a
-  scratch (HH*WW*C, L) matrix and one GEMM does the forward, one the weight gradient.
+  rank-1 update; 1.4 ms against 2.3 ms shifted), the HH*WW shifted windows are copied, each one
+  contiguous slice, into a scratch (HH*WW*C, L) matrix, and one GEMM does the forward.
 - ``None`` (the general im2col path of ``ops/conv.py``): strides > 1, groups > 1, non-NumPy
   arrays (Tensors under ``create_graph=True``, other backends), dtypes other than float32 and
   float64 or mixed dtypes, and no OpenBLAS found (``chainrule._gemm``).
@@ -39,7 +41,7 @@ import numpy as np
 
 from chainrule import _gemm
 
-SHIFTED_MIN_C = 8  # input channels from which one GEMM per kernel offset beats stacking
+SHIFTED_MIN_C = 4  # input channels from which one GEMM per kernel offset beats stacking
 # grid columns per GEMM and BLAS thread: the block every offset updates stays in cache (on one
 # thread under load, W8's forward GEMMs took 25.7 ms in 4096-column blocks, 36.2 ms in one)
 CHUNK = 4096
@@ -183,9 +185,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: Any, g: Any, how: str) -> tuple[Any
     return out, xg
 
 
-def backward(
-    dout: np.ndarray, w: Any, xg: Any, g: Any, how: str, needs: Any
-) -> tuple[Any, Any, Any]:
+def backward(dout: np.ndarray, w: Any, xg: Any, g: Any, needs: Any) -> tuple[Any, Any, Any]:
     """dx, dw, db of conv2d from the upstream gradient, the weights and the input grid (None for
     a gradient not needed; ``w`` may be None when dx is not, ``xg`` when dw is not)."""
     grid = Grid(g)
@@ -206,23 +206,14 @@ def backward(
                 gemm(True, False, c, m, f, 1.0, wk[k], c, da + (q - s) * size, ldd,
                      1.0 if k else 0.0, xa + q * size, tot)  # fmt: skip
         dx = grid.crop_in(dxg)
-    if needs[1]:
-        kk = len(grid.shifts)
-        if how == "shifted":
-            dwk = np.empty((kk, f, c), dout.dtype)
-            xa = xg.ctypes.data
-            dws = [a.ctypes.data for a in dwk]
-            for q, m in _chunks(ln):  # dw_k (F, C) += dg[:, q:q+m] @ xg[:, q+s_k:][:, :m]^T
-                for k, s in enumerate(grid.shifts):
-                    gemm(False, True, f, c, m, 1.0, da + q * size, ldd, xa + (s + q) * size, tot,
-                         1.0 if q else 0.0, dws[k], c)  # fmt: skip
-            dw = dwk.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
-        else:
-            cols = grid.stack(xg)
-            dw2 = np.empty((f, kk * c), dout.dtype)  # dw2 (F, KC) = dg (F, L) @ cols^T (L, KC)
-            gemm(False, True, f, kk * c, ln, 1.0, da, ldd, cols.ctypes.data, ln, 0.0,
-                 dw2.ctypes.data, kk * c)  # fmt: skip
-            dw = dw2.reshape(f, *g.k, c).transpose(0, 3, 1, 2).copy()
+    if needs[1]:  # one GEMM per offset whatever the method (the faster for LeNet's C=1 too)
+        dwk = np.empty((len(grid.shifts), f, c), dout.dtype)
+        dws, xa = [a.ctypes.data for a in dwk], xg.ctypes.data
+        for q, m in _chunks(ln):  # dw_k (F, C) += dg[:, q:q+m] @ xg[:, q+s_k:][:, :m]^T
+            for k, s in enumerate(grid.shifts):
+                gemm(False, True, f, c, m, 1.0, da + q * size, ldd, xa + (s + q) * size, tot,
+                     1.0 if q else 0.0, dws[k], c)  # fmt: skip
+        dw = dwk.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
     if len(needs) > 2 and needs[2]:
         db = dout.sum(axis=(0, 2, 3))
     return dx, dw, db
