@@ -142,3 +142,13 @@ def test_general_path_where_the_fast_one_does_not_apply() -> None:
         np.testing.assert_allclose(F.conv2d(x, w).data, ref_conv(x, w, (0, 0), (1, 1)))
     finally:
         _blas.set_enabled(previous)
+
+
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients() -> None:
+    x = cr.tensor(np.zeros((0, 8, 6, 6), np.float32), requires_grad=True)
+    w = cr.tensor(np.ones((4, 8, 3, 3), np.float32), requires_grad=True)
+    out = F.max_pool2d(F.conv2d(x, w, padding=1), 2)
+    assert out.shape == (0, 4, 3, 3)
+    out.sum().backward()
+    assert x.grad.shape == (0, 8, 6, 6)
+    np.testing.assert_array_equal(w.grad.data, np.zeros((4, 8, 3, 3)))

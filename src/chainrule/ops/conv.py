@@ -112,7 +112,8 @@ def _conv(x: Any, w: Any, g: Geometry) -> Any:
         return conv_gemm.forward(x, w, None, g, how)[0]
     n, grp, f = x.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
-    cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, C/G*HH*WW, P)
+    ck = x.shape[1] // grp * g.k[0] * g.k[1]  # not -1: an empty batch cannot infer it
+    cols = im2col(x, g).reshape(n, grp, ck, ho * wo)  # (N, G, C/G*HH*WW, P)
     out = w.reshape(grp, f // grp, -1) @ cols  # (G, F/G, CK) @ (N, G, CK, P) -> (N, G, F/G, P)
     return out.reshape(n, f, ho, wo)
 
@@ -134,7 +135,8 @@ def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) 
         return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, (False, True))[1]
     n, grp, f = x.shape[0], g.groups, w_shape[0]
     ho, wo = g.out_hw
-    cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, CK, P)
+    ck = x.shape[1] // grp * g.k[0] * g.k[1]
+    cols = im2col(x, g).reshape(n, grp, ck, ho * wo)  # (N, G, CK, P)
     d = dout.reshape(n, grp, f // grp, ho * wo)
     return (d @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)  # sum_n (F/G, CK)
 

@@ -66,7 +66,7 @@ def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 def strategy(g: Any, *arrays: Any) -> str | None:
     """ "shifted", "stacked" or None (the general path) for this geometry and these arrays."""
-    if g.s != (1, 1) or g.groups != 1:
+    if g.s != (1, 1) or g.groups != 1 or 0 in g.x_shape:
         return None
     dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
     if dtype not in (np.float32, np.float64):

@@ -35,7 +35,8 @@ def tiled(x: Any, g: Any) -> bool:
 def _tiles(a: np.ndarray, k: tuple[int, int]) -> np.ndarray:
     """(..., H, W) -> (M, Ho, HH, Wo, WW) view (M the leading axes folded)."""
     h, w = a.shape[-2:]
-    return a.reshape(-1, h // k[0], k[0], w // k[1], k[1])
+    m = int(np.prod(a.shape[:-2]))  # not -1: an empty batch has no size to infer it from
+    return a.reshape(m, h // k[0], k[0], w // k[1], k[1])
 
 
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
