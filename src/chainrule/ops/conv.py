@@ -273,7 +273,7 @@ def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
             v = xpad[_window(i, j, ho, wo, g.s, g.d)]
             if best is None:
                 best = v.copy()
-                idx = xp.zeros(v.shape, dtype=xp.int16)
+                idx = xp.zeros(v.shape, dtype="int16")  # a name every array module reads
             else:
                 better = v > best
                 xp.copyto(best, v, where=better)
