@@ -152,3 +152,17 @@ def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients() -> None:
     out.sum().backward()
     assert x.grad.shape == (0, 8, 6, 6)
     np.testing.assert_array_equal(w.grad.data, np.zeros((4, 8, 3, 3)))
+
+
+def test_scratch_buffers_are_bounded_in_count_and_bytes(monkeypatch: Any) -> None:
+    monkeypatch.setattr(conv_gemm, "_SCRATCH_BYTES", 1000)
+    monkeypatch.setattr(conv_gemm._local, "cache", {}, raising=False)
+    a = conv_gemm._scratch("out", (100,), np.dtype(np.float32))  # 400 bytes: kept
+    assert conv_gemm._scratch("out", (100,), np.dtype(np.float32)) is a
+    big = conv_gemm._scratch("out", (300,), np.dtype(np.float32))  # 1200 bytes: never kept
+    assert conv_gemm._scratch("out", (300,), np.dtype(np.float32)) is not big
+    conv_gemm._scratch("dx", (200,), np.dtype(np.float32))  # 800 more: the older one goes
+    assert list(conv_gemm._local.cache) == [("dx", (200,), np.dtype(np.float32))]
+    for i in range(12):
+        conv_gemm._scratch("dx", (i + 1,), np.dtype(np.float32))
+    assert len(conv_gemm._local.cache) == conv_gemm._SCRATCH_SHAPES

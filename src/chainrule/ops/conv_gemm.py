@@ -27,8 +27,9 @@ backward always runs one GEMM per offset: for dw that measured faster even with 
   float64 or mixed dtypes, and no OpenBLAS found (``chainrule._gemm``).
 
 Scratch buffers (the output grid, the upstream gradient's grid, the input gradient's grid, the
-stacked columns) are reused per shape and thread (``_scratch``): page faults on fresh large
-arrays cost more than the copies here. They are never returned nor saved: every result is a
+stacked columns) are reused per shape and thread (``_scratch``: at most 8 of them and 128 MiB
+per thread, the least recently used dropped first): page faults on fresh large arrays cost more
+than the copies here. They are never returned nor saved: every result is a
 fresh array, and the padded input a gate keeps for its backward is fresh too.
 """
 
@@ -47,7 +48,8 @@ SHIFTED_MIN_C = 4  # input channels from which one GEMM per kernel offset beats 
 CHUNK = 4096
 
 _local = threading.local()
-_SCRATCH_SHAPES = 8  # distinct (role, shape, dtype) buffers kept per thread
+_SCRATCH_SHAPES = 8  # distinct (role, shape, dtype) buffers kept per thread...
+_SCRATCH_BYTES = 128 << 20  # ...holding at most this much: a larger one is allocated each time
 
 
 def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -58,7 +60,11 @@ def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     buf = cache.pop(key, None)
     if buf is None:
         buf = np.empty(shape, dtype)
-        while len(cache) >= _SCRATCH_SHAPES:
+        if buf.nbytes > _SCRATCH_BYTES:
+            return buf
+        while len(cache) >= _SCRATCH_SHAPES or (
+            cache and sum(b.nbytes for b in cache.values()) + buf.nbytes > _SCRATCH_BYTES
+        ):
             del cache[next(iter(cache))]  # the least recently used
     cache[key] = buf  # most recent last
     return buf
