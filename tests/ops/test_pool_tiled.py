@@ -75,3 +75,23 @@ def test_other_geometries_keep_the_general_path(shape: Any, k: int, s: int, p: i
     g = gates.Geometry(shape, (k, k), (s, s), (p, p), (1, 1), 1)
     assert not pool_tiled.tiled(x, g)
     assert F.max_pool2d(x, k, s, p).shape[-1] == (shape[-1] + 2 * p - k) // s + 1
+
+
+@pytest.mark.parametrize("k", [(2, 2), (3, 1), (4, 6)], ids=str)
+def test_average_tiles_match_the_loop(k: tuple[int, int]) -> None:
+    x = RNG.standard_normal((2, 3, 12, 6)).astype(np.float32)
+    g = gates.Geometry(x.shape, k, k, (0, 0), (1, 1), 1)
+    assert pool_tiled.tiled(x, g)
+    xt = cr.tensor(x, requires_grad=True)
+    out = F.avg_pool2d(xt, k)
+    dout = RNG.standard_normal(out.shape).astype(np.float32)
+    out.backward(dout)
+    ref, dx = np.zeros(out.shape), np.zeros(x.shape)
+    for r in range(out.shape[2]):
+        for s in range(out.shape[3]):
+            rows, cols = slice(r * k[0], (r + 1) * k[0]), slice(s * k[1], (s + 1) * k[1])
+            ref[:, :, r, s] = x[:, :, rows, cols].astype(np.float64).mean(axis=(2, 3))
+            dx[:, :, rows, cols] = dout[:, :, r, s, None, None] / (k[0] * k[1])
+    assert out.data.dtype == np.float32 and xt.grad.data.dtype == np.float32
+    np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xt.grad.data, dx, rtol=1e-6, atol=1e-7)

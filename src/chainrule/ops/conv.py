@@ -3,19 +3,16 @@
 Layout as in CS231n and PyTorch: images ``x`` (N, C, H, W), conv weights (F, C/groups, HH, WW),
 output side ``Ho = (H + 2 pad - dilation (HH - 1) - 1) // stride + 1``.
 
-How the work is done: ``conv_gemm.strategy`` (the one place this choice lives) picks, per
-shape and array type, between the stride-1 GEMM fast path of ``ops/conv_gemm.py`` (NumPy
-float32/float64 with OpenBLAS: shifted GEMMs on a padded channel-major grid, no im2col buffer;
-W8's 3x3 conv forward+backward went from 173 to 111 ms of CPU time on one thread) and the
-general path here, which every stride, group count and array backend can take: **shifted windows
-+ one batched GEMM**. For each of the HH*WW kernel offsets, the strided slice of the padded input
-that the offset sees is copied into a column buffer ``cols`` (N, C, HH, WW, Ho, Wo) (im2col
-built from HH*WW slice copies, no Python loop over pixels); then ``out = w (G, F/G, C/G*HH*WW)
-@ cols (N, G, C/G*HH*WW, Ho*Wo)`` is one ``matmul`` that lands directly in NCHW order. The
-backward uses the same two pieces the other way round: ``col2im`` (slice-adds of the columns
-into a padded zero buffer) for the input gradient, and a batched GEMM summed over N for the
-weight gradient. Pooling uses the shifted slices alone (no GEMM); max pooling over exact tiles
-(kernel = stride, no padding) takes ``ops/pool_tiled.py``'s whole-array passes instead.
+How the work is done: ``conv_gemm.strategy`` (the one place this choice lives) sends stride-1
+convolutions of NumPy float arrays to ``ops/conv_gemm.py`` (one BLAS GEMM per kernel offset on a
+padded grid, no im2col buffer: W8's 3x3 conv forward+backward 215 -> 131 ms CPU time on one
+thread) and everything else (strides, groups, other array modules) here: **im2col + one batched
+GEMM**. Each kernel offset's strided slice of the padded input is copied into ``cols`` (N, C,
+HH, WW, Ho, Wo); ``out = w (G, F/G, C/G*HH*WW) @ cols (N, G, C/G*HH*WW, Ho*Wo)`` lands directly
+in NCHW order. The backward is the same two pieces the other way round: ``col2im`` (slice-adds
+into a padded zero buffer) for dx, a batched GEMM summed over N for dw. Pooling uses the shifted
+slices alone; over exact tiles (kernel = stride, no padding) ``ops/pool_tiled.py``'s
+whole-array passes.
 
 Gradients of gradients: a convolution is bilinear in (x, w), so its backward is made of two
 more bilinear gates, ``Conv2dInputGrad`` (dout, w) -> dx and ``Conv2dWeightGrad`` (x, dout) ->
@@ -389,6 +386,8 @@ class RouteGather(Function):
 def _avg_pool(x: Any, g: Geometry) -> Any:
     """Sum of each (zero-padded) window over its HH*WW size (padding counts, as PyTorch's
     count_include_pad=True)."""
+    if pool_tiled.tiled(x, g):
+        return pool_tiled.avg_pool(x, g)
     ho, wo = g.out_hw
     xpad = _pad(x, g.p)
     out = None
@@ -401,6 +400,8 @@ def _avg_pool(x: Any, g: Geometry) -> Any:
 
 def _avg_scatter(dout: Any, g: Geometry) -> Any:
     """The adjoint of _avg_pool: dout / (HH*WW) added to every input of its window."""
+    if pool_tiled.tiled(dout, g):
+        return pool_tiled.avg_scatter(dout, g)
     xp = _xp(dout)
     h, w = g.x_shape[-2:]
     ho, wo = g.out_hw

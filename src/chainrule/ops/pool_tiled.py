@@ -1,5 +1,5 @@
-"""Max pooling over non-overlapping tiles (kernel = stride, no padding): the NumPy fast path of
-``ops/conv.py``'s max pool.
+"""Pooling over non-overlapping tiles (kernel = stride, no padding): the NumPy fast path of
+``ops/conv.py``'s max and average pools.
 
 The windows then tile the image, so (N, C, H, W) is a reshape away from (N, C, Ho, HH, Wo, WW)
 and every pass is a whole-array ufunc: no padding, no per-offset zero-filled buffers, no
@@ -11,6 +11,7 @@ general scatter and gather (used under ``create_graph=True``) read it unchanged.
   the two rows: four ufunc passes over strided views. Other tile sizes keep the general path.
 - backward, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one multiply per
   offset written straight into the tiled view of a fresh dx; every input is written once.
+- average pooling, any tile: one sum over the tile axes; its dx one broadcast multiply.
 
 Measured on W8's pool, 2x2 on (64, 64, 32, 32) float32 (2026-12-02, one thread, CPU time):
 forward 13 ms against 37 ms for the general per-offset loop, backward 5 ms against ~25 ms;
@@ -64,4 +65,21 @@ def scatter(dout: np.ndarray, idx: np.ndarray, g: Any) -> np.ndarray:
     for i in range(kh):
         for j in range(kw):
             np.multiply(d, code == i * kw + j, out=t[:, :, i, :, j])
+    return dx
+
+
+def avg_pool(x: np.ndarray, g: Any) -> np.ndarray:
+    """The mean of each tile: one reduction over the tile axes."""
+    t = _tiles(x, g.k)
+    out = t.sum(axis=(2, 4))
+    out *= 1.0 / (g.k[0] * g.k[1])
+    return out.reshape(*x.shape[:-2], *out.shape[-2:])
+
+
+def avg_scatter(dout: np.ndarray, g: Any) -> np.ndarray:
+    """avg pool's dx on tiles: dout / (HH*WW) broadcast over each tile, in one pass."""
+    dx = np.empty(g.x_shape, dout.dtype)
+    t = _tiles(dx, g.k)  # a view: writing it fills dx
+    d = dout.reshape(t.shape[0], t.shape[1], 1, t.shape[3], 1)
+    np.multiply(d, 1.0 / (g.k[0] * g.k[1]), out=t)
     return dx
