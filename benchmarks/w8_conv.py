@@ -3,7 +3,8 @@ max pool on its output forward+backward; one training epoch of a LeNet-sized net
 MNIST-shaped samples, data loading included; and the peak memory of the conv step.
 
 Times are medians, chainrule and PyTorch 2.13.0 CPU alternating in one process (the epoch:
-chainrule's Trainer over a shuffling DataLoader, PyTorch a plain loop slicing ``X[i:i+64]``).
+chainrule's Trainer over a shuffling DataLoader, PyTorch a plain loop slicing ``X[i:i+64]``);
+the notes give the median and range of the per-repeat ratios.
 Memory: each implementation alone in a fresh subprocess, ``VmHWM`` above the resident set once
 the data exist (as W6). ``quick=True`` uses fewer repeats and a tenth of the epoch.
 
@@ -13,7 +14,9 @@ Goals (issue 12): conv <= 2x torch; pool <= 1.5x torch; epoch <= 2.5x torch; mem
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -23,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Row, interleaved
+from harness import Row
 
 N, C, F, S = 64, 32, 64, 32
 SAMPLES, BATCH, LR = 60_000, 64, 0.01
@@ -159,9 +162,31 @@ def _peak(impl: str) -> float | None:
     return float(out.stdout.split()[-1]) if out.returncode == 0 else None
 
 
-def _row(what: str, measure: str, values: dict[str, float], limit: float, goal: str) -> Row:
+def paired(fns: dict[str, Callable[[], object]], repeats: int, scale: float) -> Any:
+    """Medians of ``fns`` timed in alternation (as ``harness.interleaved``), and a note with
+    the median and range of the per-repeat ratios chainrule / torch (neighbours in time share
+    the machine's load, so their ratio is steadier than either time)."""
+    for f in fns.values():
+        f()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            f()
+            samples[name].append((time.perf_counter() - t0) * scale)
+    values = {k: statistics.median(v) for k, v in samples.items()}
+    if "torch" not in samples:
+        return values, []
+    r = [a / b for a, b in zip(samples["chainrule"], samples["torch"], strict=True)]
+    note = f"per-pair ratio {statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f}, {len(r)} pairs)"
+    return values, [note]
+
+
+def _row(what: str, measure: str, m: Any, limit: float, goal: str) -> Row:
+    values, notes = m if isinstance(m, tuple) else (m, [])
     met = values["chainrule"] <= limit * values["torch"] if "torch" in values else None
-    return Row(f"W8 {what}", measure, values, goal, met)
+    return Row(f"W8 {what}", measure, values, goal, met, notes=notes)
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -169,13 +194,13 @@ def run(quick: bool = False) -> list[Row]:
     fns: dict[str, Callable[[], object]] = {"chainrule": chainrule_conv()}
     with contextlib.suppress(ImportError):
         fns["torch"] = torch_conv()
-    conv = {k: v * 1e3 for k, v in interleaved(fns, repeats).items()}
-    pool = {k: v * 1e3 for k, v in interleaved(pool_fns(), repeats).items()}
+    conv = paired(fns, repeats, 1e3)
+    pool = paired(pool_fns(), repeats, 1e3)
     X, y = mnist_like(SAMPLES // 10 if quick else SAMPLES)
     efns: dict[str, Callable[[], object]] = {"chainrule": chainrule_epoch(X, y)}
     with contextlib.suppress(ImportError):
         efns["torch"] = torch_epoch(X, y)
-    epoch = interleaved(efns, 1 if quick else 2)
+    epoch = paired(efns, 1 if quick else 2, 1.0)
     mem: dict[str, Any] = {k: _peak(k) for k in fns}
     mem = {k: v for k, v in mem.items() if v is not None}
     return [

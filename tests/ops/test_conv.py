@@ -194,6 +194,30 @@ def test_every_conv_gate_is_reached_first_and_second_order() -> None:
         assert op.differentiable_backward and op.facts.family == "conv" and op.facts.local
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda t, on: F.conv2d(t, on(np.linspace(-1, 1, 72).reshape(4, 2, 3, 3)), padding=1),
+        lambda t, on: F.max_pool2d(t, 2),  # exact tiles
+        lambda t, on: F.max_pool2d(t, 3, 2, 1),  # overlapping, padded
+        lambda t, on: F.avg_pool2d(t, 2),
+    ],
+    ids=["conv2d", "max_pool2d-tiles", "max_pool2d-general", "avg_pool2d"],
+)
+def test_the_strict_backend_runs_the_conv_gates_and_agrees_with_numpy(fn: Any) -> None:
+    from strict_backend import StrictArray
+
+    x = RNG.standard_normal((2, 2, 6, 6))
+    dout = RNG.standard_normal(fn(cr.tensor(x), np.asarray).shape)
+    strict, host = cr.tensor(StrictArray(x), requires_grad=True), _tensors(x)[0]
+    out, ref = fn(strict, StrictArray), fn(host, np.asarray)  # constants on the input's backend
+    out.backward(StrictArray(dout))
+    ref.backward(dout)
+    assert isinstance(out.data, StrictArray) and isinstance(strict.grad.data, StrictArray)
+    np.testing.assert_allclose(out.data.to_numpy(), ref.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(strict.grad.data.to_numpy(), host.grad.data, rtol=1e-12, atol=1e-12)
+
+
 # -- shape errors name the layer, the expected and the actual shape -------------------------------
 
 

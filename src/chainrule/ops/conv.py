@@ -3,17 +3,16 @@
 Layout as in CS231n and PyTorch: images ``x`` (N, C, H, W), conv weights (F, C/groups, HH, WW),
 output side ``Ho = (H + 2 pad - dilation (HH - 1) - 1) // stride + 1``.
 
-How the work is done (the one place this choice lives): **shifted windows + one batched GEMM**.
-For each of the HH*WW kernel offsets, the strided slice of the padded input that the offset
-sees is copied into a column buffer ``cols`` (N, C, HH, WW, Ho, Wo) (im2col built from HH*WW
-slice copies, no Python loop over pixels); then ``out = w (G, F/G, C/G*HH*WW) @ cols
-(N, G, C/G*HH*WW, Ho*Wo)`` is one ``matmul`` that lands directly in NCHW order, with no
-transpose. Measured on a 3x3 conv, N=64, 32->64 channels, 32x32 (2026-12-02, 2 shared cores):
-im2col 26 ms, the batched GEMM 16 ms (the same as a loop of per-image GEMMs); for the weight
-gradient a batched GEMM summed over N took 14 ms against ``tensordot``'s 49 ms (which copies
-both operands into 2-D). The backward uses the same two pieces the other way round: ``col2im``
-(slice-adds of the columns into a padded zero buffer) for the input gradient, and a batched GEMM
-summed over N for the weight gradient. Pooling uses the shifted slices alone (no GEMM).
+How the work is done: ``conv_gemm.strategy`` (the one place this choice lives) sends stride-1
+convolutions of NumPy float arrays to ``ops/conv_gemm.py`` (one BLAS GEMM per kernel offset on a
+padded grid, no im2col buffer: W8's 3x3 conv forward+backward 215 -> 131 ms CPU time on one
+thread) and everything else (strides, groups, other array modules) here: **im2col + one batched
+GEMM**. Each kernel offset's strided slice of the padded input is copied into ``cols`` (N, C,
+HH, WW, Ho, Wo); ``out = w (G, F/G, C/G*HH*WW) @ cols (N, G, C/G*HH*WW, Ho*Wo)`` lands directly
+in NCHW order. The backward is the same two pieces the other way round: ``col2im`` (slice-adds
+into a padded zero buffer) for dx, a batched GEMM summed over N for dw. Pooling uses the shifted
+slices alone; over exact tiles (kernel = stride, no padding) ``ops/pool_tiled.py``'s
+whole-array passes.
 
 Gradients of gradients: a convolution is bilinear in (x, w), so its backward is made of two
 more bilinear gates, ``Conv2dInputGrad`` (dout, w) -> dx and ``Conv2dWeightGrad`` (x, dout) ->
@@ -29,7 +28,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.function import Function
-from chainrule.ops import registry
+from chainrule.ops import conv_gemm, pool_tiled, registry
 
 _xp = backend.get_array_module
 _is_tensor = backend.is_tensor
@@ -105,14 +104,21 @@ def col2im(cols: Any, g: Geometry) -> Any:
 
 
 def _conv(x: Any, w: Any, g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, x, w)
+    if how:
+        return conv_gemm.forward(x, w, None, g, how)[0]
     n, grp, f = x.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
-    cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, C/G*HH*WW, P)
+    ck = x.shape[1] // grp * g.k[0] * g.k[1]  # not -1: an empty batch cannot infer it
+    cols = im2col(x, g).reshape(n, grp, ck, ho * wo)  # (N, G, C/G*HH*WW, P)
     out = w.reshape(grp, f // grp, -1) @ cols  # (G, F/G, CK) @ (N, G, CK, P) -> (N, G, F/G, P)
     return out.reshape(n, f, ho, wo)
 
 
 def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, dout, w)
+    if how:
+        return conv_gemm.backward(dout, w, None, g, (True, False))[0]
     n, grp, f = dout.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
     w2 = w.reshape(grp, f // grp, -1)
@@ -121,9 +127,13 @@ def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
 
 
 def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) -> Any:
+    how = conv_gemm.strategy(g, x, dout)
+    if how:
+        return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, (False, True))[1]
     n, grp, f = x.shape[0], g.groups, w_shape[0]
     ho, wo = g.out_hw
-    cols = im2col(x, g).reshape(n, grp, -1, ho * wo)  # (N, G, CK, P)
+    ck = x.shape[1] // grp * g.k[0] * g.k[1]
+    cols = im2col(x, g).reshape(n, grp, ck, ho * wo)  # (N, G, CK, P)
     d = dout.reshape(n, grp, f // grp, ho * wo)
     return (d @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)  # sum_n (F/G, CK)
 
@@ -140,19 +150,29 @@ class Conv2d(Function):
     """out = sum_{c,i,j} w[f,c,i,j] x[n,c,s*y+d*i,s*x+d*j] + b[f];  dx = conv^T(dout, w),
     dw = sum_n dout (x) im2col(x),  db = sum dout"""
 
-    __slots__ = ("g", "w", "x")
+    __slots__ = ("g", "how", "w", "x", "xg")
     differentiable_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None, g: Any = None) -> Any:
         self.x, self.w, self.g = x, w, g
+        self.how = conv_gemm.strategy(g, x, w, *(() if b is None else (b,)))
+        if self.how:  # the padded grid is kept for dw (conv_gemm's fast path)
+            out, xg = conv_gemm.forward(x, w, b, g, self.how)
+            needs = self.needs_input_grad
+            self.xg = xg if needs is None or needs[1] else None
+            return out
+        self.xg = None
         out = _conv(x, w, g)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
         return out
 
     def backward(self, dout: Any) -> tuple[Any, Any, Any]:
-        nx, nw, nb = self.needs_input_grad[:3]
+        needs = self.needs_input_grad[:3]
         x, w, g = self.x, self.w, self.g
+        if self.how and conv_gemm.strategy(g, dout, w):
+            return conv_gemm.backward(dout, w, self.xg, g, needs)
+        nx, nw, nb = needs
         graph = _is_tensor(dout) or _is_tensor(w) or _is_tensor(x)
         dx = dw = db = None
         if nx:
@@ -238,6 +258,8 @@ class Conv2dWeightGrad(Function):
 
 def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
     """The max of each window and the offset (an int code) that won; the first max wins ties."""
+    if g.k == (2, 2) and pool_tiled.tiled(x, g):
+        return pool_tiled.max_pool_2x2(x)
     xp = _xp(x)
     xpad = _pad(x, g.p, float("-inf"))
     ho, wo = g.out_hw
@@ -248,7 +270,7 @@ def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
             v = xpad[_window(i, j, ho, wo, g.s, g.d)]
             if best is None:
                 best = v.copy()
-                idx = xp.zeros(v.shape, dtype=xp.int16)
+                idx = xp.zeros(v.shape, dtype="int16")  # a name every array module reads
             else:
                 better = v > best
                 xp.copyto(best, v, where=better)
@@ -259,6 +281,8 @@ def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
 
 def _scatter(dout: Any, idx: Any, g: Geometry) -> Any:
     """Route each output's gradient to the input its window's code names (max pool's dx)."""
+    if pool_tiled.tiled(dout, g):
+        return pool_tiled.scatter(dout, idx, g)
     xp = _xp(dout)
     h, w = g.x_shape[-2:]
     ho, wo = g.out_hw
@@ -362,6 +386,8 @@ class RouteGather(Function):
 def _avg_pool(x: Any, g: Geometry) -> Any:
     """Sum of each (zero-padded) window over its HH*WW size (padding counts, as PyTorch's
     count_include_pad=True)."""
+    if pool_tiled.tiled(x, g):
+        return pool_tiled.avg_pool(x, g)
     ho, wo = g.out_hw
     xpad = _pad(x, g.p)
     out = None
@@ -374,6 +400,8 @@ def _avg_pool(x: Any, g: Geometry) -> Any:
 
 def _avg_scatter(dout: Any, g: Geometry) -> Any:
     """The adjoint of _avg_pool: dout / (HH*WW) added to every input of its window."""
+    if pool_tiled.tiled(dout, g):
+        return pool_tiled.avg_scatter(dout, g)
     xp = _xp(dout)
     h, w = g.x_shape[-2:]
     ho, wo = g.out_hw

@@ -1,0 +1,120 @@
+"""``C = alpha op(A) op(B) + beta C`` through the OpenBLAS NumPy loaded, on raw addresses.
+
+NumPy's ``matmul`` always writes a fresh (or a whole ``out=``) matrix; BLAS's gemm also takes a
+``beta`` (accumulate into C) and leading dimensions, so one call can read a window of a larger
+matrix (``A`` starting at any item, rows ``lda`` apart) and add into a window of another. The
+stride-1 convolutions of ``ops/conv_gemm.py`` are built from exactly those calls: one GEMM per
+kernel offset, each reading the padded input shifted by that offset, all adding into one output,
+with no im2col buffer.
+
+``routine(dtype)`` wraps ``cblas_sgemm`` / ``cblas_dgemm`` of the library ``_blas`` finds (the
+integer width read from ``openblas_get_config()``, never guessed); None where NumPy uses
+another BLAS, for other dtypes, or with ``_blas.set_enabled(False)``: callers then keep NumPy.
+
+>>> import numpy as np
+>>> from chainrule import _gemm
+>>> a, b = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+>>> c = np.ones((2, 2))
+>>> gemm = _gemm.routine(c.dtype)
+>>> if gemm is not None:
+...     gemm(False, False, 2, 2, 3, 1.0, a.ctypes.data, 3, b.ctypes.data, 2, 1.0, c.ctypes.data, 2)
+... else:
+...     c += a @ b
+>>> c.tolist()
+[[4.0, 4.0], [13.0, 13.0]]
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import _blas
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_cache: dict[Any, Any] = {}
+
+Gemm = Callable[[bool, bool, int, int, int, float, int, int, int, int, float, int, int], None]
+
+
+def _load(dtype: np.dtype) -> Gemm | None:
+    lib = _blas.numpy_openblas()
+    if lib is None:
+        return None
+    letter = "s" if dtype == np.float32 else "d"
+    real = ctypes.c_float if letter == "s" else ctypes.c_double
+    for pre, suf in _blas._NAMINGS:
+        fn = getattr(lib, f"{pre}cblas_{letter}gemm{suf}", None)
+        config = getattr(lib, f"{pre}openblas_get_config{suf}", None)
+        if fn is None or config is None:
+            continue
+        config.restype = ctypes.c_char_p
+        wide = b"USE64BITINT" in (config() or b"")
+        if suf and wide != (suf == "64_"):
+            return None  # a suffix that does not mean what it usually does: stay out
+        n, e, ptr = (ctypes.c_int64 if wide else ctypes.c_int32), ctypes.c_int, ctypes.c_void_p
+        fn.argtypes = [e, e, e, n, n, n, real, ptr, n, ptr, n, real, ptr, n]
+        fn.restype = None
+
+        def gemm(
+            ta: bool,
+            tb: bool,
+            m: int,
+            n_: int,
+            k: int,
+            alpha: float,
+            a: int,
+            lda: int,
+            b: int,
+            ldb: int,
+            beta: float,
+            c: int,
+            ldc: int,
+            f: Any = fn,
+        ) -> None:
+            """Row-major C (m, n) = alpha op(A) (m, k) @ op(B) (k, n) + beta C."""
+            f(
+                _ROW_MAJOR,
+                _TRANS if ta else _NO_TRANS,
+                _TRANS if tb else _NO_TRANS,
+                m,
+                n_,
+                k,
+                alpha,
+                a,
+                lda,
+                b,
+                ldb,
+                beta,
+                c,
+                ldc,
+            )
+
+        return gemm
+    return None
+
+
+def threads() -> int:
+    """How many threads OpenBLAS splits a call across (1 where it cannot be asked)."""
+    if "threads" not in _cache:
+        lib = _blas.numpy_openblas()
+        fn = None
+        for pre, suf in _blas._NAMINGS:
+            fn = fn or getattr(lib, f"{pre}openblas_get_num_threads{suf}", None)
+        if fn is not None:
+            fn.restype = ctypes.c_int
+        _cache["threads"] = max(1, int(fn())) if fn is not None else 1
+    return int(_cache["threads"])
+
+
+def routine(dtype: Any) -> Gemm | None:
+    """The gemm call for float32 or float64, or None (see the module docstring)."""
+    if not _blas._state["enabled"]:
+        return None
+    dtype = np.dtype(dtype)
+    if dtype not in _cache:
+        _cache[dtype] = _load(dtype) if dtype in (np.float32, np.float64) else None
+    return _cache[dtype]  # type: ignore[no-any-return]
