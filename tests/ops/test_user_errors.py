@@ -61,6 +61,9 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("bce_with_logits pos_weight shape",
      lambda: F.binary_cross_entropy_with_logits(M, np.zeros((3, 4)), pos_weight=np.ones(3)),
      ValueError, r"binary_cross_entropy_with_logits: pos_weight of shape \(3,\) does not "),
+    ("topk float k", lambda: cr.topk(M, 1.5), TypeError, r"topk: k must be an integer, got 1.5"),
+    ("one_hot float classes", lambda: cr.one_hot(cr.tensor([0, 1]), 2.5), TypeError,
+     r"one_hot: num_classes must be an integer, got 2.5"),
     ("kl_div target None", lambda: F.kl_div(M, None), TypeError,
      r"kl_div: target must be numbers \(an array or Tensor\), got NoneType"),
 ]  # fmt: skip
@@ -85,3 +88,17 @@ def test_the_fixed_arguments_still_work_as_numpy() -> None:
     np.testing.assert_array_equal(cr.tile(X, np.int64(2)).data, np.tile(x, 2))
     np.testing.assert_array_equal(cr.tril(M, np.int32(1)).data, np.tril(M.data, 1))
     np.testing.assert_array_equal(cr.diagonal(X, 1, 2, 0).data, np.diagonal(x, 1, 2, 0))
+
+
+def test_sort_and_argsort_take_axis_none_as_numpy() -> None:
+    x = np.array([[3.0, 1.0, 2.0], [0.5, 1.0, -1.0]])
+    t = cr.tensor(x, requires_grad=True)
+    np.testing.assert_array_equal(
+        cr.argsort(t, axis=None).data, np.argsort(x, axis=None, kind="stable")
+    )
+    s = cr.sort(t, axis=None)
+    np.testing.assert_array_equal(s.data, np.sort(x, axis=None))
+    (s * cr.tensor(np.arange(6.0))).sum().backward()  # element of rank r gets gradient r
+    ranks = np.empty(6)
+    ranks[np.argsort(x, axis=None, kind="stable")] = np.arange(6.0)
+    np.testing.assert_array_equal(t.grad.data, ranks.reshape(2, 3))

@@ -174,6 +174,8 @@ def one_hot(indices: Any, num_classes: int = -1) -> Any:
             [0, 0, 1]])
     """
     raw = np.asarray(indices.data if isinstance(indices, TensorBase) else indices)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"one_hot: num_classes must be an integer, got {num_classes!r}")
     if raw.dtype.kind not in "iu" and raw.size:
         raise TypeError(f"one_hot: indices must be integers, got dtype {raw.dtype}")
     if num_classes == -1:
@@ -188,14 +190,17 @@ def one_hot(indices: Any, num_classes: int = -1) -> Any:
     return _tensor.Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
-def argsort(x: Any, axis: int = -1, descending: bool = False) -> Any:
+def argsort(x: Any, axis: int | None = -1, descending: bool = False) -> Any:
     """Indices that sort x along axis, stably (ties keep their order); no gradient.
+    ``axis=None`` sorts the flattened input, as NumPy.
 
     >>> import chainrule as cr
     >>> cr.argsort(cr.tensor([3.0, 1.0, 2.0, 1.0]))
     tensor([1, 3, 2, 0])
     """
     t = _args.tensor(x)
+    if axis is None:
+        t, axis = t.reshape(-1), 0
     if t.ndim == 0:
         raise ValueError("argsort: needs an input of at least 1 dimension")
     ax = _args.axis("argsort", axis, t.ndim)
@@ -213,15 +218,19 @@ def _order(data: np.ndarray, axis: int, descending: bool, exact: bool = True) ->
     return _sorting.stable_order(data, axis, exact)
 
 
-def sort(x: Any, axis: int = -1, descending: bool = False) -> Any:
+def sort(x: Any, axis: int | None = -1, descending: bool = False) -> Any:
     """x sorted along axis, stably; the gradient routes each element back to where it came
     from.
 
     >>> import chainrule as cr
     >>> cr.sort(cr.tensor([3.0, 1.0, 2.0]))
     tensor([1., 2., 3.])
+
+    ``axis=None`` sorts the flattened input, as NumPy.
     """
     t = _args.tensor(x)
+    if axis is None:
+        t, axis = t.reshape(-1), 0
     if t.ndim == 0:
         raise ValueError("sort: needs an input of at least 1 dimension")
     axis = _args.axis("sort", axis, t.ndim)
@@ -244,6 +253,8 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
         raise ValueError("topk: needs an input of at least 1 dimension")
     ax = _args.axis("topk", axis, t.ndim)
     n = t.shape[ax]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk: k must be an integer, got {k!r}")
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} must be in [0, {n}] (the length of axis {ax})")
     order = _order(t.data, ax, largest)
