@@ -181,10 +181,11 @@ def _add_train(sub: Any) -> None:
     d = TRAIN_DEFAULTS
     p = sub.add_parser(
         "train",
-        help="train a fully-connected net on a dataset",
+        help="train a fully-connected net or a convnet on a dataset",
         description=(
-            "Train a fully-connected net with backprop. Each epoch prints the training and "
-            "validation loss and accuracy and writes a checkpoint, metrics.jsonl and "
+            "Train a fully-connected net (or, with --conv, a convnet) with backprop. Each "
+            "epoch prints the training and validation loss and accuracy and writes a "
+            "checkpoint, metrics.jsonl and "
             "curves.png to --out; the test accuracy is printed at the end. Ctrl-C saves a "
             "checkpoint; --resume continues from it with bitwise the same result."
         ),
