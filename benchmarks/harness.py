@@ -56,10 +56,11 @@ def median_time(fn: Callable[[], object], repeats: int = 7, number: int = 1) -> 
     return statistics.median(times)
 
 
-def interleaved(
+def interleaved_samples(
     fns: dict[str, Callable[[], object]], repeats: int = 7, number: int = 1
-) -> dict[str, float]:
-    """Median seconds per call for each fn, timed in alternation so drift hits all alike."""
+) -> dict[str, list[float]]:
+    """Seconds per call of each fn in each repeat, timed in alternation so drift hits all
+    alike (after one warm-up call each)."""
     for f in fns.values():
         f()
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -70,7 +71,14 @@ def interleaved(
             for _ in range(number):
                 f()
             samples[name].append((time.perf_counter() - t0) / number)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return samples
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int = 7, number: int = 1
+) -> dict[str, float]:
+    """Median seconds per call for each fn, timed in alternation so drift hits all alike."""
+    return {k: statistics.median(v) for k, v in interleaved_samples(fns, repeats, number).items()}
 
 
 def machine() -> str:

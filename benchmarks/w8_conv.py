@@ -14,7 +14,6 @@ Goals (issue 12): conv <= 2x torch; pool <= 1.5x torch; epoch <= 2.5x torch; mem
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Row
+from harness import Row, interleaved_samples
 
 N, C, F, S = 64, 32, 64, 32
 SAMPLES, BATCH, LR = 60_000, 64, 0.01
@@ -166,15 +165,7 @@ def paired(fns: dict[str, Callable[[], object]], repeats: int, scale: float) -> 
     """Medians of ``fns`` timed in alternation (as ``harness.interleaved``), and a note with
     the median and range of the per-repeat ratios chainrule / torch (neighbours in time share
     the machine's load, so their ratio is steadier than either time)."""
-    for f in fns.values():
-        f()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, f in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            f()
-            samples[name].append((time.perf_counter() - t0) * scale)
+    samples = {k: [t * scale for t in v] for k, v in interleaved_samples(fns, repeats).items()}
     values = {k: statistics.median(v) for k, v in samples.items()}
     if "torch" not in samples:
         return values, []
