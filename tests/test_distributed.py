@@ -53,7 +53,7 @@ def reference(opt_name: str, dropout: float, bn: bool, world: int = 2) -> dict[s
     generator, the losses weighted by shard size (= the whole batch's mean loss), one step."""
     net = W.model(1, dropout, bn)  # rank 0's initialization, which DataParallel broadcasts
     gens = None
-    if dropout:
+    if dropout > 0:
         (drop,) = [m for m in net.modules() if isinstance(m, nn.Dropout)]
         s = int(drop.rng.integers(2**62))
         gens = [np.random.default_rng([s, r]) for r in range(world)]
@@ -149,7 +149,13 @@ def test_shards_are_disjoint_and_their_union_is_the_single_process_order() -> No
 @needs_mpi
 @pytest.mark.parametrize(
     "opt_name,dropout,bn",
-    [("sgd", 0.0, False), ("adam", 0.0, False), ("sgd", 0.5, True), ("adam", 0.3, True)],
+    [
+        ("sgd", 0.0, False),
+        ("adam", 0.0, False),
+        ("sgd", 0.5, True),
+        ("adam", 0.3, True),
+        ("sgd", -1.0, False),  # dropout -1: the Shared model (a reused layer, a 3-D input, ...)
+    ],
 )
 def test_two_ranks_match_one_process(tmp_path: Path, opt_name: str, dropout: float, bn: bool):
     proc, (r0, r1) = mpirun(tmp_path, "train", opt_name, str(dropout), "bn" if bn else "-")
@@ -176,6 +182,8 @@ def test_a_bucket_allreduce_starts_before_backward_ends(tmp_path: Path) -> None:
     step = list(zip(kinds[:first], index[:first], strict=True))
     launch0 = step.index(("launch", 0))
     assert ("ready", 0) in step[launch0:] and ("ready", 1) in step[launch0:]
+    assert r0["grad_in_bucket"].all() and len(r0["grad_in_bucket"]) == 6
+    assert str(r0["last_node"]) == "LinearInto"
 
 
 @needs_mpi
