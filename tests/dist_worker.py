@@ -14,6 +14,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import distributed as dist
+from chainrule import distributed_buckets as dist_buckets
 from chainrule import nn, optim
 from chainrule.data.loader import DataLoader
 
@@ -113,6 +114,8 @@ def main() -> None:
     width = H + 1 if mode == "mismatch" and r == 1 else H
     net = model(1 + r, dropout, bn) if width == H else nn.Sequential(nn.Linear(D, width))
     dp = dist.DataParallel(net, bucket_mb=0.001)  # ~1 KB: several buckets
+    if dropout < 0:  # the Shared model: LinearInto computes dw in blocks of rows, testing MPI
+        dist_buckets.CHUNK = 64
     if mode == "trace":
         dp.trace = []
     X, y = data()

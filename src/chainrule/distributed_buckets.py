@@ -38,6 +38,8 @@ import numpy as np
 from chainrule import _tensor, function
 from chainrule.nn import functional as F  # noqa: N812 - the usual name
 
+CHUNK = 256 << 10  # bytes of dw computed between two tests of the allreduces in flight
+
 
 class Ready(function.Function):
     """out = p;  the gradient goes to the reducer's bucket instead of to ``p.grad``."""
@@ -76,7 +78,14 @@ class LinearInto(F.Linear):
         if needs[1]:
             x2t = x.reshape(-1, x.shape[-1]).T  # (in, N)
             view, first = red.slot(self.iw)
-            if first:
+            if first and red.finished < red.launched and view.nbytes > 2 * CHUNK:
+                # an allreduce is in flight, and MPI moves it only inside MPI calls: compute
+                # dw in blocks of rows, each straight into the bucket, testing between them
+                rows = max(1, view.shape[0] * CHUNK // view.nbytes)
+                for r in range(0, view.shape[0], rows):
+                    np.matmul(x2t[r : r + rows], d2, out=view[r : r + rows])
+                    red.progress()
+            elif first:
                 np.matmul(x2t, d2, out=view)  # the bucket is the matmul's output
             else:  # another use of the same weight this step
                 view += x2t @ d2
