@@ -25,7 +25,12 @@ and every user reading ``.grad``, to know about it.)
 The engine runs a gate once every consumer of its input has sent its gradient: when the gate
 runs, the parameter's gradient from that use is complete. ``Reducer.done`` counts the uses; a
 bucket whose parameters are all done starts its nonblocking ``Iallreduce``, strictly in bucket
-order, so the sequence of allreduces is the same on every rank.
+order, so the sequence of allreduces is the same on every rank. MPI moves a nonblocking
+collective along only inside MPI calls, so each gradient handed in tests the requests in flight,
+and a Linear layer computing a weight gradient larger than ``2 * CHUNK`` bytes while one is in
+flight computes it in blocks of about ``CHUNK`` bytes of rows, testing between them (each block
+costs the GEMM a little: set ``CHUNK`` very large to turn this off). Whether a rank blocks or
+tests never changes which allreduces start, or in which order.
 """
 
 from __future__ import annotations
