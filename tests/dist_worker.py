@@ -148,6 +148,8 @@ def main() -> None:
         grads = [p.grad.data for p in dp.parameters()]
         arrays["grad_in_bucket"] = np.array([any(g.base is b for b in bufs) for g in grads])
         arrays["last_node"] = np.array(type(dp(cr.tensor(xb))._node).__name__)
+        # the rank's weight is a Python float: a NumPy float64 would turn float32 into float64
+        arrays["scale_type"] = np.array(type(dp._reducer.scale).__name__)
     np.savez(f"{out}.rank{r}.npz", **arrays)
 
 

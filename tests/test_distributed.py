@@ -184,6 +184,7 @@ def test_a_bucket_allreduce_starts_before_backward_ends(tmp_path: Path) -> None:
     assert ("ready", 0) in step[launch0:] and ("ready", 1) in step[launch0:]
     assert r0["grad_in_bucket"].all() and len(r0["grad_in_bucket"]) == 6
     assert str(r0["last_node"]) == "LinearInto"
+    assert str(r0["scale_type"]) == "float"
 
 
 @needs_mpi

@@ -445,7 +445,7 @@ class DataParallel:
         n = len(first.data if isinstance(first, _tensor.Tensor) else first)
         total, stops = _reduce_flags([n, float(_stop["requested"])])
         self.__dict__["stop_requested"] = bool(stops)
-        self._reducer.scale = n / total
+        self._reducer.scale = float(n) / float(total)  # a Python float: keeps float32 float32
         self.__dict__["_active"] = True
         try:
             return self.module(*args, **kwargs)

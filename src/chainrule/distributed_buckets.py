@@ -43,7 +43,7 @@ import numpy as np
 from chainrule import _tensor, function
 from chainrule.nn import functional as F  # noqa: N812 - the usual name
 
-CHUNK = 256 << 10  # bytes of dw computed between two tests of the allreduces in flight
+CHUNK = 512 << 10  # bytes of dw computed between two tests of the allreduces in flight
 
 
 class Ready(function.Function):
@@ -86,7 +86,8 @@ class LinearInto(F.Linear):
             if first and red.finished < red.launched and view.nbytes > 2 * CHUNK:
                 # an allreduce is in flight, and MPI moves it only inside MPI calls: compute
                 # dw in blocks of rows, each straight into the bucket, testing between them
-                rows = max(1, view.shape[0] * CHUNK // view.nbytes)
+                blocks = -(-view.nbytes // CHUNK)  # equal blocks of at most CHUNK bytes
+                rows = -(-view.shape[0] // blocks)
                 for r in range(0, view.shape[0], rows):
                     np.matmul(x2t[r : r + rows], d2, out=view[r : r + rows])
                     red.progress()
