@@ -14,7 +14,6 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import distributed as dist
-from chainrule import distributed_buckets as dist_buckets
 from chainrule import nn, optim
 from chainrule.data.loader import DataLoader
 
@@ -115,7 +114,7 @@ def main() -> None:
     net = model(1 + r, dropout, bn) if width == H else nn.Sequential(nn.Linear(D, width))
     dp = dist.DataParallel(net, bucket_mb=0.001)  # ~1 KB: several buckets
     if dropout < 0:  # the Shared model: LinearInto computes dw in blocks of rows, testing MPI
-        dist_buckets.CHUNK = 64
+        dp._reducer.chunk = 64  # as across machines, in 64-byte blocks
     if mode == "trace":
         dp.trace = []
     X, y = data()

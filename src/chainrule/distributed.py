@@ -45,7 +45,14 @@ from chainrule.data import loader as _loader
 # environment variables an MPI launcher sets in every process it starts
 _LAUNCH_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
-_world: dict[str, Any] = {"init": False, "comm": None, "MPI": None, "rank": 0, "size": 1}
+_world: dict[str, Any] = {
+    "init": False,
+    "comm": None,
+    "MPI": None,
+    "rank": 0,
+    "size": 1,
+    "one_machine": True,  # every rank shares this machine's memory
+}
 
 
 def _launched_size() -> int:
@@ -87,6 +94,7 @@ def init() -> int:
         if _world["size"] > 1:
             _abort_on_exception()
             local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+            _world["one_machine"] = local == _world["size"]
             pin_threads(max(1, _cores() // local))
     return int(_world["size"])
 
@@ -322,7 +330,8 @@ class DataParallel:
         self._seed_generators()
         params = [p for p in model.parameters() if p.requires_grad]
         d["_params"] = params
-        red = _buckets.Reducer(params, int(bucket_mb * (1 << 20)), self._comm, self._MPI)
+        chunk = 0 if _world["one_machine"] else _buckets.CHUNK
+        red = _buckets.Reducer(params, int(bucket_mb * (1 << 20)), self._comm, self._MPI, chunk)
         d["_reducer"] = red
         d["_active"] = False
         d["stop_requested"] = False
