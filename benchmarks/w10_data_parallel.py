@@ -171,6 +171,29 @@ def mpi_worker(quick: bool, steps_only: int) -> None:
     ratios = sorted(v / r for v, r in zip(runs["views"], runs["raw"], strict=True))
     out["ratio_quartiles"] = [ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4]]
     out["buckets"] = len(dp.buckets)
+    # What DataParallel adds to a step's forward + backward on this rank (the gates, LinearInto,
+    # starting and testing the allreduces), against the bare model; the wait after it apart
+    import chainrule as cr
+    from chainrule.nn import functional
+
+    share = BATCH // dist.world_size()
+    xb, yb = cr.tensor(X[:share]), y[:share]
+    steps: dict[str, list[float]] = {"bare": [], "dp": [], "wait": []}
+    for _ in range(10 if steps_only else 60):
+        for net in (dp.module, dp):
+            net.zero_grad()
+            comm.Barrier()
+            t0 = time.perf_counter()
+            functional.cross_entropy(net(xb), yb).backward()
+            t1 = time.perf_counter()
+            if net is dp:
+                dp.synchronize()
+                steps["wait"].append(time.perf_counter() - t1)
+            steps["dp" if net is dp else "bare"].append(t1 - t0)
+    dp.zero_grad()
+    out["fwd_bwd_bare_s"] = statistics.median(steps["bare"])
+    out["fwd_bwd_dp_s"] = statistics.median(steps["dp"])
+    out["sync_after_backward_s"] = statistics.median(steps["wait"])
     # the epoch, with the wait at the end of each step traced
     comm.Barrier()
     dp.trace = []
@@ -260,6 +283,11 @@ def run(quick: bool = False) -> list[Row]:
                 f"{two['raw_allreduce_s'] * 1e3:.2f} ms raw",
                 f"1-process step: forward {single['forward_s'] * 1e3:.2f} ms, backward "
                 f"{single['backward_s'] * 1e3:.2f} ms",
+                f"a rank's forward+backward of its {BATCH // 2} samples: "
+                f"{two['fwd_bwd_dp_s'] * 1e3:.2f} ms with DataParallel against "
+                f"{two['fwd_bwd_bare_s'] * 1e3:.2f} ms for the bare model (the gates, "
+                f"LinearInto, starting and testing the allreduces), then "
+                f"{two['sync_after_backward_s'] * 1e3:.2f} ms waiting for the buckets",
                 *lines,
                 *over_notes,
             ],

@@ -1,6 +1,6 @@
 """What each rank runs in tests/test_distributed.py (``mpiexec -n 2 python dist_worker.py``).
 
-``python dist_worker.py MODE OUT [OPTIONS]``: MODE is train, trace, raise, kill, mismatch or
+``python dist_worker.py MODE OUT [OPTIONS]``: MODE is train, trace, raise, kill, mismatch, twice or
 stop; every rank writes ``OUT.rank<r>.npz`` (its final weights) where the mode finishes.
 """
 
@@ -130,7 +130,9 @@ def main() -> None:
             dist.request_stop()
         loss = lossf(dp(cr.tensor(xb)), yb)
         opt.zero_grad()
-        loss.backward()
+        loss.backward(retain_graph=mode == "twice")
+        if mode == "twice":
+            loss.backward()
         opt.step()
         if dp.stop_requested:
             break

@@ -188,6 +188,13 @@ def test_a_bucket_allreduce_starts_before_backward_ends(tmp_path: Path) -> None:
 
 
 @needs_mpi
+def test_a_second_backward_through_one_forward_is_one_clear_error(tmp_path: Path) -> None:
+    proc, results = mpirun(tmp_path, "twice", timeout=60)
+    assert proc.returncode != 0 and results == [None, None]
+    assert "DataParallel: a second backward through the same forward pass" in proc.stderr
+
+
+@needs_mpi
 def test_stop_on_one_rank_stops_all_after_the_same_step(tmp_path: Path) -> None:
     proc, (r0, r1) = mpirun(tmp_path, "stop")
     assert proc.returncode == 0, proc.stderr

@@ -196,6 +196,12 @@ class Reducer:
     def slot(self, i: int) -> tuple[np.ndarray, bool]:
         """Parameter ``i``'s slice of its bucket, and whether this step writes it first."""
         if self.filled[i]:
+            if self.uses[i] <= 0:  # every use recorded in forward has sent its gradient
+                raise RuntimeError(
+                    "DataParallel: a second backward through the same forward pass "
+                    "(retain_graph=True): its gradients are already being averaged. Run the "
+                    "forward pass again for each backward"
+                )
             return self.views[i], False
         self.filled[i] = True
         if self.params[i].grad is not None:
