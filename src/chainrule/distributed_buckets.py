@@ -25,8 +25,10 @@ and every user reading ``.grad``, to know about it.)
 The engine runs a gate once every consumer of its input has sent its gradient: when the gate
 runs, the parameter's gradient from that use is complete. ``Reducer.done`` counts the uses; a
 bucket whose parameters are all done starts its nonblocking ``Iallreduce``, strictly in bucket
-order, so the sequence of allreduces is the same on every rank. MPI moves a nonblocking
-collective along only inside MPI calls, so each gradient handed in tests the requests in flight.
+order, so the sequence of allreduces is the same on every rank (``make_buckets`` has an example;
+the classes here are ``DataParallel``'s parts, tested through it in tests/test_distributed.py).
+MPI moves a nonblocking collective along only inside MPI calls, so each gradient handed in tests
+the requests in flight.
 Across machines a Linear layer computing a weight gradient larger than ``2 * chunk`` bytes while
 one is in flight computes it in blocks of at most ``chunk`` (``CHUNK``) bytes of rows, testing
 between them, so the network moves bytes during the GEMM. Within one machine ``chunk`` is 0:
@@ -135,7 +137,13 @@ class Bucket:
 
 def make_buckets(params: list[Any], cap: int) -> list[Bucket]:
     """Parameters in reverse order, grouped by dtype into buckets of at least ``cap`` bytes
-    (the last of each dtype smaller)."""
+    (the last of each dtype smaller).
+
+    >>> from chainrule import nn
+    >>> params = list(nn.MLP([784, 512, 512, 10]).parameters())   # W1 b1 W2 b2 W3 b3
+    >>> [(b.indices, b.buf.nbytes) for b in make_buckets(params, 1 << 20)]
+    [([5, 4, 3, 2], 1071144), ([1, 0], 1607680)]
+    """
     buckets: list[Bucket] = []
     open_: dict[np.dtype, list[int]] = {}  # one open bucket per dtype
     for i in reversed(range(len(params))):
