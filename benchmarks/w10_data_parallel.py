@@ -7,10 +7,16 @@ Measured in one run, under ``mpiexec -n 2`` (``--mpi-worker``):
 - the floor: a raw mpi4py ``Allreduce`` of the model's 669,706 float32 gradients;
 - chainrule's gradient averaging per step: ``DataParallel``'s reducer taking the same gradients
   in backward's order as ``LinearInto`` hands them (already in the buckets: the matmul wrote
-  them there), the bucketed ``Iallreduce``, the wait, ``.grad`` set; no compute. Beside it the
-  copy path, for parameters of layers other than Linear (gradients copied into the buckets);
+  them there, as fast as into a fresh array), with the rank's weight applied to each layer's
+  upstream gradient, the bucketed ``Iallreduce``, the wait, ``.grad`` set; no compute. Beside
+  it the copy path, for parameters of layers other than Linear (copied into the buckets). The
+  three are interleaved, medians of 300 rounds;
+- a rank's forward+backward of its share with ``DataParallel`` against the bare model (what the
+  gates, LinearInto and the launches cost), and the wait for the buckets after it;
 - the 2-rank epoch's samples/s, and the fraction of the gradient bytes whose allreduce had
-  finished when backward ended (hidden behind backward), averaged over the steps;
+  finished when backward ended (hidden behind backward), averaged over the steps. On one
+  machine the allreduce is memory copies by the cores that also compute, so it cannot hide:
+  expect ~0% (the rank tests its requests between gradients only);
 - 4 and 8 ranks oversubscribed on the 2 cores, a few dozen steps, beside the cost model.
 
 Cost model (ring allreduce): each rank sends and receives ``2 (n-1)/n * S`` bytes in
@@ -130,12 +136,15 @@ def mpi_worker(quick: bool, steps_only: int) -> None:
     # the same gradients in backward's order, nothing else, interleaved (the machine is
     # shared: medians of alternating repetitions). Every parameter here is a Linear layer's:
     # its backward's matmul writes the gradient straight into the bucket (out=), so what
-    # averaging adds is the bookkeeping, the bucketed Iallreduce, the wait and setting .grad.
+    # averaging adds is the rank's weight times the layer's upstream gradient, the bookkeeping,
+    # the bucketed Iallreduce, the wait and setting .grad.
     # The copy path (a parameter of any other layer, copied in by a gate) is timed beside it.
     buf = np.ones(PARAMS, np.float32)
     red = dp._reducer
     grads = [np.ones_like(p.data) for p in dp._params]
     order = [(i - 1, i) for i in reversed(range(1, len(grads), 2))]  # (weight, bias) per layer
+    # each layer's upstream gradient, which LinearInto multiplies by the rank's weight
+    douts = [np.ones((BATCH // dist.world_size(), grads[ib].size), np.float32) for _, ib in order]
 
     def raw() -> float:
         comm.Barrier()
@@ -148,11 +157,12 @@ def mpi_worker(quick: bool, steps_only: int) -> None:
         red.uses = [1] * len(grads)
         comm.Barrier()
         t0 = time.perf_counter()
-        for iw, ib in order:
+        for (iw, ib), dout in zip(order, douts, strict=True):
             if copy:
                 red.add(ib, grads[ib])
                 red.add(iw, grads[iw])
             else:  # what LinearInto.backward does around its matmul and sum
+                _ = dout * red.scale  # the (N, out) upstream gradient, scaled
                 red.slot(iw)
                 red.slot(ib)
                 red.done(iw)
