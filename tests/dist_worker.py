@@ -108,6 +108,7 @@ def main() -> None:
     opt_name = sys.argv[3] if len(sys.argv) > 3 else "sgd"
     dropout = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     bn = len(sys.argv) > 5 and sys.argv[5] == "bn"
+    l2 = 0.01 if len(sys.argv) > 5 and sys.argv[5] == "l2" else 0.0  # a penalty outside the model
     r = dist.rank()
     # each rank initializes differently: DataParallel must broadcast rank 0's weights
     width = H + 1 if mode == "mismatch" and r == 1 else H
@@ -129,6 +130,8 @@ def main() -> None:
         if mode == "stop" and r == 1 and step == 7:
             dist.request_stop()
         loss = lossf(dp(cr.tensor(xb)), yb)
+        if l2:
+            loss = loss + nn.functional.l2_penalty(dp.module, l2)
         opt.zero_grad()
         loss.backward(retain_graph=mode == "twice")
         if mode == "twice":
