@@ -265,14 +265,6 @@ def shard(loader: _loader.DataLoader) -> _loader.DataLoader:
     return loader
 
 
-def _reduce_flags(values: list[float]) -> np.ndarray:
-    """Sum a few numbers over the ranks (one small blocking allreduce)."""
-    a = np.array(values, dtype=np.float64)
-    if world_size() > 1:
-        _world["comm"].Allreduce(_world["MPI"].IN_PLACE, a, op=_world["MPI"].SUM)
-    return a
-
-
 _stop = {"requested": False}
 
 
@@ -334,7 +326,6 @@ class DataParallel:
         red = _buckets.Reducer(params, int(bucket_mb * (1 << 20)), self._comm, self._MPI, chunk)
         d["_reducer"] = red
         d["_active"] = False
-        d["stop_requested"] = False
         self._install_gates()
         me = weakref.ref(self)
 
@@ -452,9 +443,7 @@ class DataParallel:
         self.synchronize()  # a previous backward's buckets, if no optimizer step waited
         first = args[0] if args else next(iter(kwargs.values()))
         n = len(first.data if isinstance(first, _tensor.Tensor) else first)
-        total, stops = _reduce_flags([n, float(_stop["requested"])])
-        self.__dict__["stop_requested"] = bool(stops)
-        self._reducer.scale = float(n) / float(total)  # a Python float: keeps float32 float32
+        self._reducer.start_flags(n, _stop["requested"])
         self.__dict__["_active"] = True
         try:
             return self.module(*args, **kwargs)
@@ -500,6 +489,15 @@ class DataParallel:
         """The parameter names of each bucket, in the order their allreduces start."""
         names = {id(p): k for k, p in self.module.named_parameters()}
         return [[names[id(self._params[i])] for i in b.indices] for b in self._reducer.buckets]
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once a rank has called ``request_stop()`` before this step's forward pass: the
+        same answer on every rank after the step's ``synchronize()``."""
+        red = self._reducer
+        if red.flags is not None:
+            red.settle()
+        return bool(red.stop)
 
     @property
     def trace(self) -> list[Any] | None:

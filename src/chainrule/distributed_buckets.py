@@ -79,6 +79,8 @@ class LinearInto(F.Linear):
     def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
         needs = self.needs_input_grad
         red = self.reducer
+        if red.flags is not None:
+            red.settle()
         x = self.x
         dx = dout @ self.w.T if needs[0] else None
         d2 = dout.reshape(-1, dout.shape[-1])  # batch axes folded: (N, out)
@@ -186,7 +188,9 @@ class Reducer:
                 None,
             )
             self.grads.append(t)
-        self.scale = 1.0
+        self.scale = 1.0  # this rank's share of the batch, n_rank / n_total
+        self.stop = False  # some rank asked to stop (``distributed.request_stop``)
+        self.flags: Any = None  # this step's (request, [n_total, stops], n_rank), in flight
         self.trace: list[Any] | None = None  # (time, event, index) records, for tests
         self.reset()
 
@@ -201,8 +205,25 @@ class Reducer:
         self.finished = 0  # buckets [0, finished) have completed it
         self.not_zeroed = False
 
+    def start_flags(self, n: int, stop: bool) -> None:
+        """Start summing the ranks' batch sizes and stop requests (the forward pass does): a
+        nonblocking allreduce, waited for when backward first needs the rank's weight, so a
+        rank does not wait here for a slower one."""
+        a = np.array([n, float(stop)], dtype=np.float64)
+        self.flags = (self.comm.Iallreduce(self.mpi.IN_PLACE, a, op=self.mpi.SUM), a, n)
+
+    def settle(self) -> None:
+        """Wait for ``start_flags``'s sums: set ``scale`` and ``stop``."""
+        request, a, n = self.flags
+        self.flags = None
+        request.Wait()
+        self.scale = float(n) / float(a[0])  # a Python float: keeps float32 float32
+        self.stop = bool(a[1])
+
     def slot(self, i: int) -> tuple[np.ndarray, bool]:
         """Parameter ``i``'s slice of its bucket, and whether this step writes it first."""
+        if self.flags is not None:
+            self.settle()
         if self.filled[i]:
             if self.uses[i] <= 0:  # every use recorded in forward has sent its gradient
                 raise RuntimeError(
@@ -263,6 +284,8 @@ class Reducer:
     def finish(self) -> bool:
         """Start what backward did not (unused parameters count as zero) and wait for every
         bucket. False when no gradient was recorded since the last ``finish``."""
+        if self.flags is not None:
+            self.settle()
         if self.launched == 0 and not any(self.filled):
             self.reset()
             return False
