@@ -274,7 +274,8 @@ def run(quick: bool = False) -> list[Row]:
             "<= 1.15x raw Allreduce",
             two["averaging_s"] <= 1.15 * two["raw_allreduce_s"],
             notes=[
-                f"{two['buckets']} buckets of ~1 MiB, Iallreduce each; Linear gradients computed "
+                f"{two['buckets']} bucket(s) (one machine: one bucket per dtype), an Iallreduce "
+                "each; Linear gradients computed "
                 "into the buckets (no copy); the copy path (other layers' parameters) "
                 f"{two['averaging_copy_s'] * 1e3:.3f} ms",
             ],
