@@ -48,12 +48,15 @@ def mpirun(tmp_path: Path, *args: str, n: int = 2, timeout: float = TIMEOUT) -> 
     return proc, results
 
 
-def reference(opt_name: str, dropout: float, bn: bool, world: int = 2) -> dict[str, np.ndarray]:
+def reference(
+    opt_name: str, dropout: float, bn: bool, world: int = 2, l2: float = 0.0
+) -> dict[str, np.ndarray]:
     """One process: each step, every rank's shard through the model with that rank's dropout
-    generator, the losses weighted by shard size (= the whole batch's mean loss), one step."""
+    generator, the losses weighted by shard size (= the whole batch's mean loss), plus the
+    weight penalty ``l2`` once, one step."""
     net = W.model(1, dropout, bn)  # rank 0's initialization, which DataParallel broadcasts
     gens = None
-    if dropout:
+    if dropout > 0:
         (drop,) = [m for m in net.modules() if isinstance(m, nn.Dropout)]
         s = int(drop.rng.integers(2**62))
         gens = [np.random.default_rng([s, r]) for r in range(world)]
@@ -69,6 +72,8 @@ def reference(opt_name: str, dropout: float, bn: bool, world: int = 2) -> dict[s
                 drop.rng = gens[r]
             loss = lossf(net(cr.tensor(xb[idx])), yb[idx]) * (len(idx) / len(xb))
             total = loss if total is None else total + loss
+        if l2:
+            total = total + nn.functional.l2_penalty(net, l2)
         opt.zero_grad()
         total.backward()
         opt.step()
@@ -149,7 +154,13 @@ def test_shards_are_disjoint_and_their_union_is_the_single_process_order() -> No
 @needs_mpi
 @pytest.mark.parametrize(
     "opt_name,dropout,bn",
-    [("sgd", 0.0, False), ("adam", 0.0, False), ("sgd", 0.5, True), ("adam", 0.3, True)],
+    [
+        ("sgd", 0.0, False),
+        ("adam", 0.0, False),
+        ("sgd", 0.5, True),
+        ("adam", 0.3, True),
+        ("sgd", -1.0, False),  # dropout -1: the Shared model (a reused layer, a 3-D input, ...)
+    ],
 )
 def test_two_ranks_match_one_process(tmp_path: Path, opt_name: str, dropout: float, bn: bool):
     proc, (r0, r1) = mpirun(tmp_path, "train", opt_name, str(dropout), "bn" if bn else "-")
@@ -160,6 +171,17 @@ def test_two_ranks_match_one_process(tmp_path: Path, opt_name: str, dropout: flo
         if "running" in k:  # per-rank statistics, averaged by sync_buffers: equal on both ranks
             np.testing.assert_array_equal(r0[k], r1[k])
             continue
+        np.testing.assert_allclose(r0[k], v, rtol=0, atol=1e-10, err_msg=k)
+        np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)
+
+
+@needs_mpi
+def test_a_gradient_from_outside_the_model_is_averaged_on_its_own(tmp_path: Path) -> None:
+    # an L2 penalty on dp.module's weights, outside DataParallel's forward: its gradient reaches
+    # .grad directly (no gate), and synchronize() averages it apart and adds it
+    proc, (r0, r1) = mpirun(tmp_path, "train", "sgd", "0.0", "l2")
+    assert proc.returncode == 0, proc.stderr
+    for k, v in reference("sgd", 0.0, False, l2=0.01).items():
         np.testing.assert_allclose(r0[k], v, rtol=0, atol=1e-10, err_msg=k)
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)
 
@@ -176,6 +198,16 @@ def test_a_bucket_allreduce_starts_before_backward_ends(tmp_path: Path) -> None:
     step = list(zip(kinds[:first], index[:first], strict=True))
     launch0 = step.index(("launch", 0))
     assert ("ready", 0) in step[launch0:] and ("ready", 1) in step[launch0:]
+    assert r0["grad_in_bucket"].all() and len(r0["grad_in_bucket"]) == 6
+    assert str(r0["last_node"]) == "LinearInto"
+    assert str(r0["scale_type"]) == "float"
+
+
+@needs_mpi
+def test_a_second_backward_through_one_forward_is_one_clear_error(tmp_path: Path) -> None:
+    proc, results = mpirun(tmp_path, "twice", timeout=60)
+    assert proc.returncode != 0 and results == [None, None]
+    assert "DataParallel: a second backward through the same forward pass" in proc.stderr
 
 
 @needs_mpi

@@ -10,12 +10,12 @@ here is a no-op.
 
 Gradients are averaged in *buckets* (PyTorch DDP's design): the parameters, in reverse
 registration order (the order backward completes them), are packed into contiguous buffers of
-about ``bucket_mb`` MiB. Each parameter used in a forward pass goes through an identity gate;
-the engine runs a gate once every consumer of its parameter has sent its gradient, i.e. when
-the gradient is complete. The gate copies the gradient into its bucket, and the bucket's
-nonblocking ``Iallreduce`` starts the moment its last gradient is in, while backward goes on
-through the earlier layers. Buckets start strictly in bucket order, so the sequence of
-allreduces is the same on every rank. ``optimizer.step()`` waits for all of them.
+about ``bucket_mb`` MiB, and each parameter's ``.grad`` is a view of its bucket. A Linear
+layer's backward computes its weight's and bias's gradients straight into the bucket; other
+parameters' gradients are copied in by an identity gate. A bucket's nonblocking
+``Iallreduce`` starts the moment its last gradient is in, while backward goes on through the
+earlier layers, strictly in bucket order, so the sequence of allreduces is the same on every
+rank. ``optimizer.step()`` waits for all of them. The details: ``distributed_buckets``.
 
 >>> import chainrule as cr
 >>> from chainrule import distributed as dist, nn
@@ -39,12 +39,20 @@ from typing import Any
 import numpy as np
 
 from chainrule import _tensor, function, optim
+from chainrule import distributed_buckets as _buckets
 from chainrule.data import loader as _loader
 
 # environment variables an MPI launcher sets in every process it starts
 _LAUNCH_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
-_world: dict[str, Any] = {"init": False, "comm": None, "MPI": None, "rank": 0, "size": 1}
+_world: dict[str, Any] = {
+    "init": False,
+    "comm": None,
+    "MPI": None,
+    "rank": 0,
+    "size": 1,
+    "one_machine": True,  # every rank shares this machine's memory
+}
 
 
 def _launched_size() -> int:
@@ -86,6 +94,7 @@ def init() -> int:
         if _world["size"] > 1:
             _abort_on_exception()
             local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+            _world["one_machine"] = local == _world["size"]
             pin_threads(max(1, _cores() // local))
     return int(_world["size"])
 
@@ -256,14 +265,6 @@ def shard(loader: _loader.DataLoader) -> _loader.DataLoader:
     return loader
 
 
-def _reduce_flags(values: list[float]) -> np.ndarray:
-    """Sum a few numbers over the ranks (one small blocking allreduce)."""
-    a = np.array(values, dtype=np.float64)
-    if world_size() > 1:
-        _world["comm"].Allreduce(_world["MPI"].IN_PLACE, a, op=_world["MPI"].SUM)
-    return a
-
-
 _stop = {"requested": False}
 
 
@@ -278,35 +279,6 @@ def request_stop() -> None:
     _stop["requested"] = True
 
 
-class _Ready(function.Function):
-    """The identity on a parameter; its backward runs when the parameter's gradient is complete
-    (every consumer has run) and hands it to the reducer instead of to ``.grad``."""
-
-    def forward(self, p: np.ndarray, reducer: Any = None, index: int = 0) -> np.ndarray:
-        self.reducer, self.index = reducer, index
-        return p
-
-    def backward(self, dout: Any) -> Any:
-        self.reducer.ready(self.index, dout)
-        return None
-
-
-class _Bucket:
-    __slots__ = ("buf", "indices", "offsets", "remaining", "request")
-
-    def __init__(self, indices: list[int], params: list[Any]) -> None:
-        self.indices = indices
-        self.offsets: dict[int, tuple[int, int]] = {}
-        n = 0
-        for i in indices:
-            size = params[i].data.size
-            self.offsets[i] = (n, n + size)
-            n += size
-        self.buf = np.zeros(n, dtype=params[indices[0]].data.dtype)
-        self.remaining = len(indices)
-        self.request: Any = None
-
-
 class DataParallel:
     """Wrap ``model`` for data-parallel training on the MPI world (see the module docstring).
 
@@ -316,10 +288,17 @@ class DataParallel:
     ``rng``) is replaced by ``default_rng([s, rank])`` with ``s`` drawn from rank 0's, so each
     rank drops its own samples' units reproducibly.
 
+    ``bucket_mb`` is the buckets' size in MiB. By default it is 1 MiB when the ranks span
+    several machines, and unlimited (one bucket per dtype) when they share one: there the
+    allreduce is memory copies by the cores that compute, so nothing hides behind backward and
+    each extra collective only adds its own overhead (~0.05 ms a bucket for W10's gradients).
+
     In training, the forward pass records this rank's batch size (the first axis of the first
     input); gradients are averaged with weights ``n_rank / n_total``, which is the whole-batch
-    gradient of a mean-reduced loss. ``.grad`` of a parameter is then a view of its bucket,
-    valid until the next backward. BatchNorm keeps per-rank batch statistics (PyTorch's
+    gradient of a mean-reduced loss. ``.grad`` of a parameter is then a view of its bucket
+    (``chainrule.distributed_buckets``), valid until the next backward, which overwrites it:
+    call ``optimizer.zero_grad()`` before each backward (accumulating over several backward
+    calls is refused with an error). BatchNorm keeps per-rank batch statistics (PyTorch's
     default); ``sync_buffers()`` averages the running statistics (the trainer does it before
     each checkpoint, so every rank saves the same model).
 
@@ -331,14 +310,16 @@ class DataParallel:
     True
     """
 
-    def __new__(cls, model: Any, bucket_mb: float = 1.0) -> Any:
+    def __new__(cls, model: Any, bucket_mb: float | None = None) -> Any:
         if world_size() == 1:
             return model
         return super().__new__(cls)
 
-    def __init__(self, model: Any, bucket_mb: float = 1.0) -> None:
-        if not bucket_mb > 0:
-            raise ValueError(f"DataParallel: bucket_mb must be > 0, got {bucket_mb!r}")
+    def __init__(self, model: Any, bucket_mb: float | None = None) -> None:
+        if bucket_mb is not None and not bucket_mb > 0:
+            raise ValueError(f"DataParallel: bucket_mb must be > 0 or None, got {bucket_mb!r}")
+        if bucket_mb is None:  # across machines 1 MiB; on one, one bucket (nothing can hide)
+            bucket_mb = 1.0 if not _world["one_machine"] else float(1 << 40)
         d = self.__dict__
         d["module"] = model
         d["_comm"], d["_MPI"] = _world["comm"], _world["MPI"]
@@ -348,21 +329,10 @@ class DataParallel:
         self._seed_generators()
         params = [p for p in model.parameters() if p.requires_grad]
         d["_params"] = params
-        d["_buckets"] = self._make_buckets(params, int(bucket_mb * (1 << 20)))
-        d["_bucket_of"] = {i: b for b in self._buckets for i in b.indices}
-        d["_views"] = [
-            self._bucket_of[i].buf[slice(*self._bucket_of[i].offsets[i])].reshape(p.data.shape)
-            for i, p in enumerate(params)
-        ]
-        d["_uses"] = [0] * len(params)
-        d["_filled"] = [False] * len(params)
-        d["_not_zeroed"] = False
-        d["_given"] = {}  # parameter index -> the .grad tensor synchronize() set last
-        d["_launched"] = 0
-        d["_scale"] = 1.0
+        chunk = 0 if _world["one_machine"] else _buckets.CHUNK
+        red = _buckets.Reducer(params, int(bucket_mb * (1 << 20)), self._comm, self._MPI, chunk)
+        d["_reducer"] = red
         d["_active"] = False
-        d["stop_requested"] = False
-        d["trace"] = None  # a list to record (time, event, index) into, for tests
         self._install_gates()
         me = weakref.ref(self)
 
@@ -410,28 +380,22 @@ class DataParallel:
                         new[id(v)] = rank_generator(int(s[0]), rank())
                     m.__dict__[k] = new[id(v)]
 
-    @staticmethod
-    def _make_buckets(params: list[Any], cap: int) -> list[_Bucket]:
-        buckets: list[_Bucket] = []
-        open_: dict[np.dtype, list[int]] = {}  # one open bucket per dtype
-        for i in reversed(range(len(params))):
-            dt = params[i].data.dtype
-            group = open_.setdefault(dt, [])
-            group.append(i)
-            if sum(params[j].data.nbytes for j in group) >= cap:
-                buckets.append(_Bucket(group, params))
-                del open_[dt]
-        buckets.extend(_Bucket(g, params) for g in open_.values())
-        return buckets
-
     def _install_gates(self) -> None:
+        from chainrule.nn import layers
+
         index = {id(p): i for i, p in enumerate(self._params)}
         for m in self.module.modules():
             direct = [(k, index[id(p)]) for k, p in m._parameters.items() if id(p) in index]
-            if direct:
+            if not direct:
+                continue
+            if type(m) is layers.Linear and "forward" not in m.__dict__:
+                m.__dict__["forward"] = self._linear(m, m.forward, index)
+            else:
                 m.__dict__["forward"] = self._gated(m.forward, m.__dict__, direct)
 
     def _gated(self, forward: Callable[..., Any], attrs: dict[str, Any], direct: list) -> Any:
+        red = self._reducer
+
         def gated_forward(*args: Any, **kwargs: Any) -> Any:
             if not self._active:
                 return forward(*args, **kwargs)
@@ -439,14 +403,40 @@ class DataParallel:
             for k, i in direct:
                 p = attrs[k]
                 saved[k] = p
-                self._uses[i] += 1
-                attrs[k] = _Ready.apply(p, reducer=self, index=i)
+                red.uses[i] += 1
+                attrs[k] = _buckets.Ready.apply(p, reducer=red, index=i)
             try:
                 return forward(*args, **kwargs)
             finally:
                 attrs.update(saved)
 
         return gated_forward
+
+    def _linear(self, m: Any, forward: Callable[..., Any], index: dict[int, int]) -> Any:
+        """An ``nn.Linear``'s forward recording ``LinearInto``: its backward computes the
+        weight's and bias's gradients straight into their buckets."""
+        red = self._reducer
+        gate = _buckets.LinearInto.apply
+
+        def linear_forward(x: Any) -> Any:
+            w, b = m.weight, m.bias
+            iw = index.get(id(w), -1)
+            ib = index.get(id(b), -1) if b is not None else -1
+            # a parameter made trainable after wrapping is not in a bucket: the plain layer
+            if not self._active or (iw < 0 and w.requires_grad):
+                return forward(x)
+            if b is None:
+                red.uses[iw] += 1
+                return gate(x, w, reducer=red, iw=iw, ib=-1)
+            if ib < 0 and b.requires_grad:
+                return forward(x)
+            if iw >= 0:
+                red.uses[iw] += 1
+            if ib >= 0:
+                red.uses[ib] += 1
+            return gate(x, w, b, reducer=red, iw=iw, ib=ib)
+
+        return linear_forward
 
     # -- training -------------------------------------------------------------------------------
 
@@ -460,105 +450,40 @@ class DataParallel:
         self.synchronize()  # a previous backward's buckets, if no optimizer step waited
         first = args[0] if args else next(iter(kwargs.values()))
         n = len(first.data if isinstance(first, _tensor.Tensor) else first)
-        total, stops = _reduce_flags([n, float(_stop["requested"])])
-        self.__dict__["stop_requested"] = bool(stops)
-        self.__dict__["_scale"] = n / total
+        self._reducer.start_flags(n, _stop["requested"])
         self.__dict__["_active"] = True
         try:
             return self.module(*args, **kwargs)
         finally:
             self.__dict__["_active"] = False
 
-    def ready(self, i: int, g: Any) -> None:
-        """Parameter ``i``'s gradient ``g`` from one use is complete: add it to its bucket; a
-        bucket whose gradients are all in starts its allreduce (in bucket order)."""
-        b = self._bucket_of[i]
-        view = self._views[i]  # the parameter's slice of its bucket, in its shape
-        if not self._filled[i]:
-            self._filled[i] = True
-            if self._params[i].grad is not None:
-                self.__dict__["_not_zeroed"] = True
-            np.multiply(g, self._scale, out=view)
-        else:
-            view += g * self._scale
-        self._uses[i] -= 1
-        if self._uses[i] == 0:
-            b.remaining -= 1
-            if self.trace is not None:
-                self.trace.append((time.perf_counter(), "ready", i))
-            self._launch_ready()
-        self._progress()
-
-    def _launch_ready(self, force: bool = False) -> None:
-        buckets = self._buckets
-        while self._launched < len(buckets):
-            b = buckets[self._launched]
-            if b.remaining > 0 and not force:
-                return
-            b.request = self._comm.Iallreduce(self._MPI.IN_PLACE, b.buf, op=self._MPI.SUM)
-            if self.trace is not None:
-                self.trace.append((time.perf_counter(), "launch", self._launched))
-            self.__dict__["_launched"] += 1
-
-    def _progress(self) -> None:
-        # MPI moves a nonblocking collective along only inside MPI calls: test the ones in flight
-        for b in self._buckets[: self._launched]:
-            if b.request is not None and b.request.Test():
-                b.request = None
-
     def synchronize(self) -> None:
         """Finish this step's averaging: start what backward did not (unused parameters count
         as zero), wait for every bucket, and set each parameter's ``.grad`` to the average.
         ``optimizer.step()`` calls it; call it yourself to read gradients without a step."""
-        if not any(self._filled) and self._launched == 0:
-            self._reset()
+        red = self._reducer
+        if not red.finish():
             return
-        for b in self._buckets:
-            for i in b.indices:
-                if not self._filled[i]:
-                    lo, hi = b.offsets[i]
-                    b.buf[lo:hi] = 0
-        self._launch_ready(force=True)
-        if self.trace is not None:  # the bytes already averaged when backward is over
-            done = sum(b.buf.nbytes for b in self._buckets if b.request is None or b.request.Test())
-            self.trace.append((time.perf_counter(), "waiting", done))
-        self._MPI.Request.Waitall([b.request for b in self._buckets if b.request is not None])
-        if self._not_zeroed:
-            self._reset()
+        if red.not_zeroed:
+            red.reset()
             raise RuntimeError(
                 "DataParallel: a parameter still had a gradient when backward began: call "
                 "optimizer.zero_grad() before each backward (gradients are views of the "
                 "allreduce buckets, overwritten by the next backward)"
             )
-        new = object.__new__
-        given = self._given
+        grads = red.grads
         for i, p in enumerate(self._params):
-            g = self._views[i]
             extra = p.grad
-            if extra is not None and extra is not given.get(i):
+            if extra is None:
+                p.grad = grads[i]
+            elif extra is not grads[i]:
                 # a gradient that reached the parameter outside the model's forward (e.g. a
                 # weight penalty): averaged on its own, a blocking allreduce
-                g = g + all_reduce(np.array(extra.data, copy=True), op="mean")
-            t = new(_tensor.Tensor)
-            t.data, t.grad, t.requires_grad, t._node, t._version, t._meta = (
-                g,
-                None,
-                False,
-                None,
-                0,
-                None,
-            )
-            p.grad = given[i] = t
-        if self.trace is not None:
-            self.trace.append((time.perf_counter(), "synchronized", -1))
-        self._reset()
-
-    def _reset(self) -> None:
-        for b in self._buckets:
-            b.request = None
-            b.remaining = len(b.indices)
-        n = len(self._params)
-        self.__dict__.update(_uses=[0] * n, _filled=[False] * n, _launched=0, _not_zeroed=False)
+                g = grads[i].data + all_reduce(np.array(extra.data, copy=True), op="mean")
+                p.grad = _tensor.Tensor._wrap(g, False)
+        if red.trace is not None:
+            red.trace.append((time.perf_counter(), "synchronized", -1))
+        red.reset()
 
     def sync_buffers(self) -> None:
         """Average every floating-point buffer (BatchNorm's running statistics) over the ranks."""
@@ -570,7 +495,21 @@ class DataParallel:
     def buckets(self) -> list[list[str]]:
         """The parameter names of each bucket, in the order their allreduces start."""
         names = {id(p): k for k, p in self.module.named_parameters()}
-        return [[names[id(self._params[i])] for i in b.indices] for b in self._buckets]
+        return [[names[id(self._params[i])] for i in b.indices] for b in self._reducer.buckets]
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once a rank has called ``request_stop()`` before this step's forward pass: the
+        same answer on every rank after the step's ``synchronize()``."""
+        red = self._reducer
+        if red.flags is not None:
+            red.settle()
+        return bool(red.stop)
+
+    @property
+    def trace(self) -> list[Any] | None:
+        """Set to a list to record ``(time, event, index)`` of the averaging (for tests)."""
+        return self._reducer.trace
 
     # -- the wrapped model ----------------------------------------------------------------------
 
@@ -578,7 +517,9 @@ class DataParallel:
         return getattr(self.__dict__["module"], name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.__dict__:
+        if name == "trace":
+            self._reducer.trace = value
+        elif name in self.__dict__:
             self.__dict__[name] = value
         else:
             setattr(self.module, name, value)
