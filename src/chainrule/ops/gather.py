@@ -34,6 +34,11 @@ def _indices(op: str, indices: Any, n: int, what: str = "indices") -> np.ndarray
         else:
             raise TypeError(f"{op}: {what} must be integers, got dtype {idx.dtype}")
     if idx.size:
+        # one pass for the common case, every index in [0, n): a negative one read as
+        # unsigned is huge, so it fails this test too (and takes the exact checks below)
+        unsigned = idx.view(idx.dtype.str.replace("i", "u")) if idx.dtype.kind == "i" else idx
+        if not (unsigned >= n).any():
+            return idx
         lo, hi = idx.min(), idx.max()
         if lo < -n or hi >= n:
             bad = idx[(idx < -n) | (idx >= n)].flat[0]

@@ -197,6 +197,11 @@ class Index(Function):
     def forward(self, x: Any, index: Any = None, unique: bool = False) -> Any:
         self.shape, self.index, self.unique = x.shape, index, unique
         try:
+            # a gather by flat positions (take_along_axis, sort): np.take gives the same
+            # values ~15% faster than x[index]
+            flat = type(x) is np.ndarray and x.ndim == 1 and type(index) is np.ndarray
+            if flat and index.dtype.kind in "iu":
+                return np.take(x, index)
             return x[index]
         except IndexError as e:
             raise IndexError(f"index: {e} (indexing an input of shape {x.shape})") from None
