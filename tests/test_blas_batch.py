@@ -71,3 +71,45 @@ def test_einsum_products_through_it_match_numpy(spec, shapes) -> None:
     want_b = np.einsum(f"{res},{a_s}->{b_s}", dout, arrays[0])
     np.testing.assert_allclose(ts[0].grad.data, want_a, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(ts[1].grad.data, want_b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [("bij,bjk->bik", [(4, 128, 128), (4, 128, 128)]),
+     ("bhqd,bhkd->bhqk", [(2, 2, 128, 64), (2, 2, 128, 64)])],
+)  # fmt: skip
+def test_einsum_forward_and_both_gradients_take_the_batched_call_on_views(
+    spec, shapes, monkeypatch
+) -> None:
+    """W11's einsums: all three products (forward, d/da, d/db) are batched calls, and each is
+    handed views of the operands and of dout (transposed ones read with BLAS's Trans flag),
+    never copies of them."""
+    if _blas_batch._routine(np.dtype(np.float32)) is None:
+        pytest.skip("no verified OpenBLAS batched gemm in this NumPy")
+    arrays = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    dout = RNG.standard_normal(np.einsum(spec, *arrays).shape).astype(np.float32)
+    calls: list[tuple[np.ndarray, np.ndarray, object]] = []
+    real = _blas_batch.matmul
+
+    def recording(a: np.ndarray, b: np.ndarray) -> object:
+        r = real(a, b)
+        calls.append((a, b, r))
+        return r
+
+    monkeypatch.setattr(_blas_batch, "matmul", recording)
+    ts = [cr.tensor(a, requires_grad=True) for a in arrays]
+    cr.einsum(spec, *ts).backward(dout)
+    assert len(calls) == 3
+    assert all(r is not None for _, _, r in calls)  # no fallback to np.matmul
+    sources = [ts[0].data, ts[1].data, dout]
+    for a, b, _ in calls:
+        for x in (a, b):
+            assert any(np.shares_memory(x, s) for s in sources)  # a view, not a copy
+    lhs, res = spec.split("->")
+    a_s, b_s = lhs.split(",")
+    np.testing.assert_allclose(
+        ts[0].grad.data, np.einsum(f"{res},{b_s}->{a_s}", dout, arrays[1]), rtol=1e-4, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        ts[1].grad.data, np.einsum(f"{res},{a_s}->{b_s}", dout, arrays[0]), rtol=1e-4, atol=1e-3
+    )
