@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,7 @@ def matmul(a: Any, b: Any) -> Any:
     n = b.shape[-1]
     if m * n * k <= _SMALL:
         return None
-    batch = int(np.prod(a.shape[:-2]))
+    batch = math.prod(a.shape[:-2])
     c = np.empty((*a.shape[:-2], m, n), a.dtype)
     f(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], la[2],
       b.ctypes.data, lb[1], lb[2], 0.0, c.ctypes.data, n, m * n, batch)  # fmt: skip
