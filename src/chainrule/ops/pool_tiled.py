@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops import conv_gemm
+
 
 def tiled(x: Any, g: Any) -> bool:
     """Whether x is a NumPy array whose pooling windows (geometry g) tile it exactly."""
@@ -114,7 +116,7 @@ def scatter_routes(dout: np.ndarray, r: Routes, g: Any) -> np.ndarray:
     m, ho, w = r.row.shape
     t = dx.reshape(m, ho, 2, w)  # a view: writing it fills dx
     d = dout.reshape(r.col.shape)
-    dv = np.empty((m, ho, w), dout.dtype)
+    dv = conv_gemm._scratch("pool dv", (m, ho, w), dout.dtype)  # never handed out
     np.multiply(d, r.col, out=dv[..., 1::2])
     np.subtract(d, dv[..., 1::2], out=dv[..., 0::2])
     np.multiply(dv, r.row, out=t[:, :, 1])
