@@ -11,11 +11,11 @@ general scatter and gather (used under ``create_graph=True``) read it unchanged.
   rows first, over contiguous rows, then of its two columns; the winners kept as ``Routes`` (a
   bool per column pair, a bool per window), ties fixed to the row-major first only where the
   columns tie. ``Routes.code()`` gives the int8 code when the general path needs it (under
-  ``create_graph=True``). ``max_pool_2x2`` (columns first, the code directly) stays as the
-  reference the tests compare against. Other tile sizes keep the general path.
+  ``create_graph=True``). ``max_pool_2x2`` (columns first, the code directly: the first pass)
+  is kept for callers wanting the code. Other tile sizes keep the general path.
 - backward from ``Routes``: dout split between each window's columns, then between the rows
   (``d*mask`` and ``d - d*mask``: exact), the last two passes over contiguous rows.
-- backward, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one multiply per
+- backward from a code, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one multiply per
   offset written straight into the tiled view of a fresh dx; every input is written once.
 - average pooling, any tile: one sum over the tile axes; its dx one broadcast multiply.
 
