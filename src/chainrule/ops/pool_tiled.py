@@ -15,8 +15,8 @@ general scatter and gather (used under ``create_graph=True``) read it unchanged.
   is kept for callers wanting the code. Other tile sizes keep the general path.
 - backward from ``Routes``: dout split between each window's columns, then between the rows
   (``d*mask`` and ``d - d*mask``: exact), the last two passes over contiguous rows.
-- backward from a code, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one multiply per
-  offset written straight into the tiled view of a fresh dx; every input is written once.
+- backward from a code, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one
+  multiply per offset written straight into the tiled view of a fresh dx; each input written once.
 - average pooling, any tile: one sum over the tile axes; its dx one broadcast multiply.
 
 Measured on W8's pool, 2x2 on (64, 64, 32, 32) float32 (2026-12-02, one thread, CPU time):
