@@ -64,9 +64,11 @@ CASES = [
 @pytest.fixture(params=["shifted", "stacked"])
 def method(request: Any, monkeypatch: Any) -> str:
     """Force one of the two methods for every channel count, and GEMMs over many column blocks
-    (7 columns each: block edges fall anywhere in the grid)."""
+    (7 columns each, the stacked dw's too: block edges fall anywhere in the grid)."""
     monkeypatch.setattr(conv_gemm, "SHIFTED_MIN_C", 1 if request.param == "shifted" else 10**9)
     monkeypatch.setattr(conv_gemm, "CHUNK", 7)
+    monkeypatch.setattr(conv_gemm, "DW_CHUNK", 7)
+    monkeypatch.setattr(conv_gemm, "DW_STACKED_MIN_C", conv_gemm.SHIFTED_MIN_C)
     return str(request.param)
 
 

@@ -95,3 +95,38 @@ def test_average_tiles_match_the_loop(k: tuple[int, int]) -> None:
     assert out.data.dtype == np.float32 and xt.grad.data.dtype == np.float32
     np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(xt.grad.data, dx, rtol=1e-6, atol=1e-7)
+
+
+def every_two_by_two_pattern() -> np.ndarray:
+    """(1, 81, 2, 2): every window with entries in {0, 1, 2}, ties of every kind among them."""
+    grid = np.stack(np.meshgrid(*[np.arange(3.0)] * 4, indexing="ij"), -1).reshape(81, 2, 2)
+    return grid[None]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows_first_routes_match_the_loop_on_every_tie_pattern(dtype: str) -> None:
+    x = np.concatenate([every_two_by_two_pattern()] * 2, axis=-1).astype(dtype)  # 2 windows a row
+    g = gates.Geometry(x.shape, (2, 2), (2, 2), (0, 0), (1, 1), 1)
+    dout = RNG.standard_normal((1, 81, 1, 2)).astype(dtype)
+    ref, dx = loop_pool(x, 2, dout)
+    out, routes = pool_tiled.max_pool_2x2_routes(x)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(pool_tiled.scatter_routes(dout, routes, g), dx)
+    first = x.reshape(81, 2, 2, 2).transpose(0, 2, 1, 3).reshape(81, 2, 4).argmax(-1)
+    assert routes.code().reshape(81, 2).tolist() == first.tolist()
+    assert routes.code().dtype == np.int8 and out.dtype == x.dtype
+
+
+def test_second_order_with_ties_reads_the_code_of_the_routes() -> None:
+    # under create_graph the Routes become the general path's code: dx's own graph, differentiated
+    # by the upstream gradient u, must gather v at the same first maxima the loop names
+    x = every_two_by_two_pattern()
+    xt = cr.tensor(x, requires_grad=True)
+    u = cr.tensor(RNG.standard_normal((1, 81, 1, 1)), requires_grad=True)
+    v = RNG.standard_normal(x.shape)
+    (dx,) = cr.grad(F.max_pool2d(xt, 2), [xt], grad_outputs=[u], create_graph=True)
+    _, ref = loop_pool(x, 2, u.data)
+    np.testing.assert_array_equal(dx.data, ref)
+    (du,) = cr.grad((dx * v).sum(), [u])
+    first = x.reshape(81, 4).argmax(-1)
+    np.testing.assert_array_equal(du.data.ravel(), v.reshape(81, 4)[np.arange(81), first])

@@ -259,7 +259,7 @@ class Conv2dWeightGrad(Function):
 def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
     """The max of each window and the offset (an int code) that won; the first max wins ties."""
     if g.k == (2, 2) and pool_tiled.tiled(x, g):
-        return pool_tiled.max_pool_2x2(x)
+        return pool_tiled.max_pool_2x2_routes(x)  # Routes, not a code: see _scatter
     xp = _xp(x)
     xpad = _pad(x, g.p, float("-inf"))
     ho, wo = g.out_hw
@@ -281,6 +281,10 @@ def _max_pool(x: Any, g: Geometry) -> tuple[Any, Any]:
 
 def _scatter(dout: Any, idx: Any, g: Geometry) -> Any:
     """Route each output's gradient to the input its window's code names (max pool's dx)."""
+    if isinstance(idx, pool_tiled.Routes):  # the 2x2 fast forward's winners
+        if pool_tiled.tiled(dout, g):
+            return pool_tiled.scatter_routes(dout, idx, g)
+        idx = idx.code()
     if pool_tiled.tiled(dout, g):
         return pool_tiled.scatter(dout, idx, g)
     xp = _xp(dout)
@@ -331,6 +335,8 @@ class MaxPool2d(Function):
 
     def backward(self, dout: Any) -> Any:
         if _is_tensor(dout):
+            if isinstance(self.idx, pool_tiled.Routes):
+                self.idx = self.idx.code()  # the general scatter and gather read the code
             return RouteScatter.apply(dout, idx=self.idx, g=self.g)
         return _scatter(dout, self.idx, self.g)
 

@@ -12,8 +12,9 @@ The backward is the same GEMMs the other way round: ``dxg[:, s:s+L] += w_ij^T @ 
 adds into the shifted window of the input-gradient grid: col2im for free) and ``dw_ij = dg @
 xg[:, s:s+L]^T``. Bias, layout changes and crops ride on the copies into and out of the grid.
 
-The choice of method, per shape (the one place it lives, ``strategy``), for the forward (the
-backward always runs one GEMM per offset: for dw that measured faster even with C=1):
+The choice of method, per shape (the one place it lives, ``strategy``), for the forward (dx
+always runs one GEMM per offset; dw too below ``DW_STACKED_MIN_C`` input channels, faster there
+even with C=1, and from it one GEMM per block of stacked columns, ``_dw_stacked``):
 
 - ``"shifted"``: the above, when C >= ``SHIFTED_MIN_C``. Measured on W8's 3x3 conv, N=64,
   32->64 channels, 32x32, pad 1 (2026-12-02, one thread, CPU time, 4096-column blocks): forward
@@ -48,6 +49,9 @@ SHIFTED_MIN_C = 4  # input channels from which one GEMM per kernel offset beats 
 # LeNet epoch of 6,000 samples 1.24 s, against 1.73 s in 1024-column blocks and 1.48 s in
 # fewer, wider blocks of 1.5 MiB (which would cut its ~700 GEMM calls a batch to ~125)
 CHUNK = 4096
+DW_CHUNK = 2048  # grid columns per block of the stacked weight gradient (``_dw_stacked``)...
+# ...used from this many input channels: W8's C=32 dw 27 -> 24 ms, LeNet's C=6 1.3 -> 2.0 ms
+DW_STACKED_MIN_C = 16
 
 _local = threading.local()
 _SCRATCH_SHAPES = 8  # distinct (role, shape, dtype) buffers kept per thread...
@@ -169,6 +173,24 @@ def _w_stacked(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
 
 
+def _dw_stacked(grid: Grid, da: int, ldd: int, xg: np.ndarray, f: int, gemm: Any) -> np.ndarray:
+    """dw (F, C, HH, WW) as one GEMM per block of DW_CHUNK columns: the block's HH*WW shifted
+    windows of ``xg`` copied into a scratch (HH*WW*C, m) and ``dW (F, HH*WW*C) += dg[:, block]
+    @ cols^T``: a wider output than one GEMM per offset's (F, C), which two BLAS threads split
+    better (W8's dw 27 -> 24 ms, 2 threads, 2026-12-02)."""
+    c, ln, size = xg.shape[0], grid.length, xg.itemsize
+    kc, step = len(grid.shifts) * c, DW_CHUNK
+    cols = _scratch("dwcols", (kc, step), xg.dtype)
+    dwa = np.empty((f, kc), xg.dtype)
+    for q in range(0, ln, step):
+        m = min(step, ln - q)
+        for k, s in enumerate(grid.shifts):
+            cols[k * c : (k + 1) * c, :m] = xg[:, q + s : q + s + m]
+        gemm(False, True, f, kc, m, 1.0, da + q * size, ldd, cols.ctypes.data, step,
+             1.0 if q else 0.0, dwa.ctypes.data, kc)  # fmt: skip
+    return dwa.reshape(f, *grid.k, c).transpose(0, 3, 1, 2).copy()
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: Any, g: Any, how: str) -> tuple[Any, Any]:
     """conv2d(x, w) + b as (N, F, Ho, Wo), and the padded input grid its backward reads."""
     grid = Grid(g)
@@ -214,7 +236,9 @@ def backward(dout: np.ndarray, w: Any, xg: Any, g: Any, needs: Any) -> tuple[Any
                 gemm(True, False, c, m, f, 1.0, wk[k], c, da + (q - s) * size, ldd,
                      1.0 if k else 0.0, xa + q * size, tot)  # fmt: skip
         dx = grid.crop_in(dxg)
-    if needs[1]:  # one GEMM per offset whatever the method (the faster for LeNet's C=1 too)
+    if needs[1] and c >= DW_STACKED_MIN_C:
+        dw = _dw_stacked(grid, da, ldd, xg, f, gemm)
+    elif needs[1]:  # one GEMM per offset (for few channels: LeNet's C=1 and C=6)
         dwk = np.empty((len(grid.shifts), f, c), dout.dtype)
         dws, xa = [a.ctypes.data for a in dwk], xg.ctypes.data
         for q, m in _chunks(ln):  # dw_k (F, C) += dg[:, q:q+m] @ xg[:, q+s_k:][:, :m]^T

@@ -7,15 +7,22 @@ scatter-add. The routing is the general path's (``conv._max_pool``): an int8 cod
 per output naming the window offset that won, the first in row-major order on ties, so the
 general scatter and gather (used under ``create_graph=True``) read it unchanged.
 
-- forward, 2x2 tiles: the max of each row pair of a window (and which column won it), then of
-  the two rows: four ufunc passes over strided views. Other tile sizes keep the general path.
-- backward, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one multiply per
-  offset written straight into the tiled view of a fresh dx; every input is written once.
+- forward, 2x2 tiles (``max_pool_2x2_routes``, what the gate runs): the max of each window's two
+  rows first, over contiguous rows, then of its two columns; the winners kept as ``Routes`` (a
+  bool per column pair, a bool per window), ties fixed to the row-major first only where the
+  columns tie. ``Routes.code()`` gives the int8 code when the general path needs it (under
+  ``create_graph=True``). ``max_pool_2x2`` (columns first, the code directly: the first pass)
+  is kept for callers wanting the code. Other tile sizes keep the general path.
+- backward from ``Routes``: dout split between each window's columns, then between the rows
+  (``d*mask`` and ``d - d*mask``: exact), the last two passes over contiguous rows.
+- backward from a code, any tile: ``dx[:, :, :, i, :, j] = dout * (code == i*WW + j)``, one
+  multiply per offset written straight into the tiled view of a fresh dx; each input written once.
 - average pooling, any tile: one sum over the tile axes; its dx one broadcast multiply.
 
 Measured on W8's pool, 2x2 on (64, 64, 32, 32) float32 (2026-12-02, one thread, CPU time):
 forward 13 ms against 37 ms for the general per-offset loop, backward 5 ms against ~25 ms;
-PyTorch's forward+backward 28 ms.
+PyTorch's forward+backward 28 ms. Second pass (2026-12-02, 2 threads under load, CPU time,
+medians of 25): forward 11.5 -> 6.5 ms (rows first), backward 7.9 -> 5.4 ms (from Routes).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from chainrule.ops import conv_gemm
 
 
 def tiled(x: Any, g: Any) -> bool:
@@ -53,6 +62,66 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     code += row.view(np.int8) * np.int8(2)
     lead = x.shape[:-2]
     return out.reshape(*lead, *out.shape[-2:]), code.reshape(*lead, *out.shape[-2:])
+
+
+class Routes:
+    """2x2 max pool's winners, kept the way the fast forward finds them: ``row`` (M, Ho, W)
+    whether each column pair's bottom beat its top, ``col`` (M, Ho, Wo) whether the window's
+    right column won (ties already resolved to the row-major first). ``code()`` gives the
+    general path's int8 code ``2*row + col``.
+
+    >>> import numpy as np
+    >>> out, r = max_pool_2x2_routes(np.array([[[[1.0, 5.0], [7.0, 2.0]]]]))
+    >>> out.tolist(), r.code().tolist()
+    ([[[[7.0]]]], [[[[2]]]])
+    """
+
+    __slots__ = ("col", "row", "shape")
+
+    def __init__(self, row: np.ndarray, col: np.ndarray, shape: tuple[int, ...]):
+        self.row, self.col, self.shape = row, col, shape
+
+    def code(self) -> np.ndarray:
+        """The int8 code ``i*2 + j`` of each window's winner, shaped like the output."""
+        r0, r1 = self.row[..., 0::2], self.row[..., 1::2]
+        code = np.where(self.col, r1, r0).view(np.int8) * np.int8(2)
+        code += self.col.view(np.int8)
+        return code.reshape(self.shape)
+
+
+def max_pool_2x2_routes(x: np.ndarray) -> tuple[np.ndarray, Routes]:
+    """The max of each 2x2 tile, and its winners as ``Routes``: the same answer as
+    ``max_pool_2x2`` with the rows compared first, over contiguous rows (about twice faster)."""
+    m, (h, w) = int(np.prod(x.shape[:-2])), x.shape[-2:]
+    t = x.reshape(m, h // 2, 2, w)
+    top, bottom = t[:, :, 0], t[:, :, 1]  # (M, Ho, W): contiguous rows
+    v = np.maximum(top, bottom)
+    row = bottom > top  # ties: the top
+    v0, v1 = v[..., 0::2], v[..., 1::2]
+    out = np.maximum(v0, v1)
+    col = v1 > v0  # ties: the left column...
+    tie = v1 == v0
+    if tie.any():  # ...unless its winner is the bottom and the right's is the top (row-major: 1)
+        tie &= row[..., 0::2]
+        tie &= ~row[..., 1::2]
+        col |= tie
+    lead = x.shape[:-2]
+    return out.reshape(*lead, *out.shape[-2:]), Routes(row, col, (*lead, *out.shape[-2:]))
+
+
+def scatter_routes(dout: np.ndarray, r: Routes, g: Any) -> np.ndarray:
+    """2x2 max pool's dx from ``Routes``: dout split between each window's columns, then each
+    column's share between its rows (two passes over contiguous rows), zeros elsewhere."""
+    dx = np.empty(g.x_shape, dout.dtype)
+    m, ho, w = r.row.shape
+    t = dx.reshape(m, ho, 2, w)  # a view: writing it fills dx
+    d = dout.reshape(r.col.shape)
+    dv = conv_gemm._scratch("pool dv", (m, ho, w), dout.dtype)  # never handed out
+    np.multiply(d, r.col, out=dv[..., 1::2])
+    np.subtract(d, dv[..., 1::2], out=dv[..., 0::2])
+    np.multiply(dv, r.row, out=t[:, :, 1])
+    np.subtract(dv, t[:, :, 1], out=t[:, :, 0])
+    return dx
 
 
 def scatter(dout: np.ndarray, idx: np.ndarray, g: Any) -> np.ndarray:
