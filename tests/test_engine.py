@@ -372,6 +372,25 @@ def test_leaf_gradients_through_views_are_writeable_and_separate() -> None:
     np.testing.assert_array_equal(grad_of(y), np.ones(4))
 
 
+def test_leaf_gradients_that_are_views_of_one_fresh_array_are_separated() -> None:
+    a, b, w = leaf([1.0, 2.0]), leaf([3.0]), leaf([2.0, 3.0, 4.0])
+    (cr.concatenate([a, b]) * w).sum().backward()  # a and b get slices of one fresh dout * w
+    ga, gb = grad_of(a), grad_of(b)
+    assert not np.shares_memory(ga, gb)
+    ga[:] = 0.0
+    np.testing.assert_array_equal(gb, [4.0])
+    np.testing.assert_array_equal(grad_of(w), [1.0, 2.0, 3.0])
+
+
+def test_a_private_view_reaches_its_leaf_without_a_copy_and_stays_private() -> None:
+    x = leaf(np.ones((2, 3)))
+    (x.reshape(6) * cr.tensor(np.arange(6.0))).sum().backward()  # a fresh array, reshaped
+    g = grad_of(x)
+    assert g.flags.writeable
+    np.testing.assert_array_equal(g, np.arange(6.0).reshape(2, 3))
+    assert not np.shares_memory(g, x.numpy())
+
+
 def test_leaf_gradient_of_a_broadcast_is_writeable() -> None:
     x = leaf(np.ones(3))
     x.sum().backward()

@@ -14,6 +14,7 @@ the input it belongs to.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
@@ -374,6 +375,17 @@ def _leaf_hooks(leaf: Tensor, g: Any) -> Any:
     return g
 
 
+def _shared_view(g: Any, foreign: bool) -> bool:
+    """Whether a view g may share its memory with anything else: a NumPy view is private when
+    it is writeable and nothing but g holds its base (a fresh gradient reshaped on its way to
+    the leaf, as take_along_axis's); a base that anything else holds (another leaf's gradient,
+    a gate's cache, the caller's array) counts as shared, as does every view of another array
+    module."""
+    if foreign or type(g) is not np.ndarray or not g.flags.writeable:
+        return True
+    return sys.getrefcount(g.base) > 2  # g's own reference and the call's argument
+
+
 def _accumulate_leaves(
     leaf_grads: dict[Tensor, Any],
     root_grads: Sequence[Any],
@@ -403,7 +415,7 @@ def _accumulate_leaves(
         elif type(g) is np.ndarray or foreign:
             if seen is None:
                 seen = set(map(id, root_grads))
-            if getattr(g, "base", None) is not None or id(g) in seen:
+            if id(g) in seen or (getattr(g, "base", None) is not None and _shared_view(g, foreign)):
                 g = g.copy()
             seen.add(id(g))
         # else a NumPy scalar (a 0-d result): immutable, so it can be shared as it is
