@@ -12,7 +12,7 @@ output back to every input.
 (-4.0, -4.0, 3.0)
 """
 
-from chainrule import _tensor  # noqa: F401, I001 - imported first: it loads the ops
+from chainrule import _tensor  # noqa: I001 - imported first: it loads the ops
 from chainrule.anomaly import AnomalyError, detect_anomaly
 from chainrule.compare import compare_grads
 from chainrule.engine import grad
@@ -365,3 +365,6 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# Tensor methods named after the functions above share their docstrings (examples included)
+_tensor._document_methods()

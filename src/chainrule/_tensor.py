@@ -187,23 +187,46 @@ class Tensor(function.TensorBase):
 
         (A 0-d tensor made from a number, or an op's 0-d result, holds a NumPy scalar for
         speed; it becomes a 0-d array here, once, so that the sharing holds for it too.)
+
+        >>> import chainrule as cr
+        >>> t = cr.tensor([1.0, 2.0])
+        >>> t.numpy()[0] = 5.0
+        >>> t
+        tensor([5., 2.])
         """
         return self._writable()
 
     def item(self) -> Any:
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([2.5]).item()
+        2.5
+        """
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (NumPy's tolist); no gradient.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0]]).tolist()
+        [[1.0, 2.0]]
+        """
         return backend.to_numpy(self.data).tolist()
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph.
 
         An in-place change through the detached tensor counts as a change of this one, so a
-        graph that saved the shared data still notices it at backward."""
+        graph that saved the shared data still notices it at backward.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0], requires_grad=True)
+        >>> (x * 2).detach().requires_grad
+        False
+        """
         out = Tensor._wrap(self._writable())  # (a NumPy scalar cannot be shared: an array can)
         # The tensors sharing this data, held weakly (a kept loss.detach() must not keep the
         # graph alive); one list for the whole group, so a change through any of them is seen.
@@ -219,6 +242,12 @@ class Tensor(function.TensorBase):
         return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Make this leaf record operations on it (or stop), in place; returns self (PyTorch's).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0]).requires_grad_().requires_grad
+        True
+        """
         if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(f"requires_grad needs floating-point data, got dtype {self.dtype}")
         if not requires_grad and self._node is not None:
@@ -230,6 +259,10 @@ class Tensor(function.TensorBase):
         """A copy converted to dtype; differentiable between float types.
 
         To a non-float dtype the result is outside the graph (integers have no gradient).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.5, 2.5], requires_grad=True).astype("int64").requires_grad
+        False
         """
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
@@ -237,9 +270,21 @@ class Tensor(function.TensorBase):
         return elementwise.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
+        """A float32 copy (PyTorch's ``.float()``), recorded: the gradient flows back.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1, 2]).float()
+        tensor([1., 2.])
+        """
         return self.astype(np.float32)
 
     def double(self) -> Tensor:
+        """A float64 copy (PyTorch's ``.double()``), recorded: the gradient flows back.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0]).double().dtype
+        dtype('float64')
+        """
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
@@ -298,7 +343,16 @@ class Tensor(function.TensorBase):
         engine.backward(self, gradient, retain_graph, create_graph)
 
     def retain_grad(self) -> None:
-        """Keep the gradient of this intermediate in ``.grad`` after backward."""
+        """Keep the gradient of this intermediate in ``.grad`` after backward.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> h = x * x
+        >>> h.retain_grad()
+        >>> (h * 2).backward()
+        >>> h.grad
+        tensor(2.)
+        """
         if self._node is None:
             if not self.requires_grad:
                 raise RuntimeError("retain_grad() on a tensor that does not require grad")
@@ -311,6 +365,13 @@ class Tensor(function.TensorBase):
         """Call ``hook(grad)`` when this gradient is computed; a returned Tensor replaces it.
 
         Returns a function that removes the hook.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> remove = x.register_hook(lambda g: g * 10)
+        >>> (x * 2).backward()
+        >>> x.grad
+        tensor(20.)
         """
         if not self.requires_grad:
             raise RuntimeError("register_hook on a tensor that does not require grad")
@@ -353,22 +414,48 @@ class Tensor(function.TensorBase):
         return other.data if isinstance(other, Tensor) else other
 
     def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
+        """self += alpha * other, in place on the data (PyTorch's); returns self. On a leaf
+        that requires grad, only under ``no_grad`` (the usual hand-written update).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, 2.0])
+        >>> w.add_(cr.tensor([1.0, 1.0]), alpha=0.5)
+        tensor([1.5, 2.5])
+        """
         self._inplace("add_")
         v = self._value(other)
         self.data += v if alpha == 1.0 else alpha * np.asarray(v)
         return self
 
     def sub_(self, other: Any) -> Tensor:
+        """self -= other, in place on the data; returns self (see ``add_``).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([3.0]).sub_(1.0)
+        tensor([2.])
+        """
         self._inplace("sub_")
         self.data -= self._value(other)
         return self
 
     def mul_(self, other: Any) -> Tensor:
+        """self *= other, in place on the data; returns self (see ``add_``).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([3.0]).mul_(2.0)
+        tensor([6.])
+        """
         self._inplace("mul_")
         self.data *= self._value(other)
         return self
 
     def div_(self, other: Any) -> Tensor:
+        """self /= other, in place on the data; returns self (see ``add_``).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([3.0]).div_(2.0)
+        tensor([1.5])
+        """
         self._inplace("div_")
         self.data /= self._value(other)
         return self
@@ -380,16 +467,34 @@ class Tensor(function.TensorBase):
         return self.data
 
     def zero_(self) -> Tensor:
+        """Set every element to 0, in place; returns self.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([3.0, 4.0]).zero_()
+        tensor([0., 0.])
+        """
         self._inplace("zero_")
         self._writable()[...] = 0
         return self
 
     def fill_(self, value: builtins.float) -> Tensor:
+        """Set every element to value, in place; returns self.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([3.0, 4.0]).fill_(7.0)
+        tensor([7., 7.])
+        """
         self._inplace("fill_")
         self._writable()[...] = value
         return self
 
     def copy_(self, src: Any) -> Tensor:
+        """Copy src's values (broadcast to this shape) into this tensor, in place; returns self.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 0.0]).copy_([1.0, 2.0])
+        tensor([1., 2.])
+        """
         self._inplace("copy_")
         self._writable()[...] = self._value(src)
         return self
@@ -638,9 +743,22 @@ class Tensor(function.TensorBase):
         return Tensor._wrap(np.asarray(self.data.argmin(axis=axis)))
 
     def any(self, axis: Any = None) -> Tensor:
+        """Whether any element (along axis) is true, as NumPy's any; a bool tensor, no gradient.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 2.0]).any()
+        tensor(True)
+        """
         return Tensor._wrap(np.asarray(self.data.any(axis=axis)))
 
     def all(self, axis: Any = None) -> Tensor:
+        """Whether every element (along axis) is true, as NumPy's all; a bool tensor, no
+        gradient.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 2.0]).all()
+        tensor(False)
+        """
         return Tensor._wrap(np.asarray(self.data.all(axis=axis)))
 
     def softmax(self, axis: int = -1) -> Tensor:
@@ -675,6 +793,12 @@ class Tensor(function.TensorBase):
         return shape_ops.ExpandDims.apply(self, axis=axis)
 
     def unsqueeze(self, axis: int) -> Tensor:
+        """A new axis of length 1 at axis (PyTorch's name for ``expand_dims``).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0]).unsqueeze(0).shape
+        (1, 2)
+        """
         return shape_ops.ExpandDims.apply(self, axis=axis)
 
     def squeeze(self, axis: Any = None) -> Tensor:
@@ -830,3 +954,16 @@ def _register_ufuncs() -> None:
 
 
 _register_ufuncs()
+
+
+def _document_methods() -> None:
+    """Each method named after a chainrule function (``t.exp()`` is ``cr.exp(t)``) and written
+    without a docstring takes the function's, example included, under a line that says so."""
+    import chainrule
+
+    for name, method in vars(Tensor).items():
+        fn = getattr(chainrule, name, None)
+        if name.startswith("_") or not callable(method) or method.__doc__ or fn is None:
+            continue
+        if fn.__doc__:
+            method.__doc__ = f"``t.{name}(...)`` is ``chainrule.{name}(t, ...)``:\n\n{fn.__doc__}"
