@@ -82,42 +82,74 @@ def numpy_openblas() -> ctypes.CDLL | None:
     return None
 
 
-def _load(dtype: np.dtype) -> Routines | None:
+class Build(NamedTuple):
+    """NumPy's OpenBLAS as its symbols name it: ``symbol("cblas_saxpy")`` is the routine (or
+    None); ``config`` is ``openblas_get_config()``'s text; ``int_t`` its integer type (the
+    whole interface's width, read from the config, never guessed)."""
+
+    lib: ctypes.CDLL
+    prefix: str
+    suffix: str
+    config: bytes
+    int_t: Any
+
+    def symbol(self, name: str) -> Any:
+        return getattr(self.lib, f"{self.prefix}{name}{self.suffix}", None)
+
+
+def openblas_build() -> Build | None:
+    """NumPy's OpenBLAS with the naming its ``openblas_get_config`` carries, or None (no
+    OpenBLAS loaded by NumPy, or a suffix that does not mean what it usually does)."""
+    if "build" in _state:
+        return _state["build"]  # type: ignore[no-any-return]
+    _state["build"] = None
     lib = numpy_openblas()
-    if lib is None:
-        return None
-    letter = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}[dtype]
-    real = ctypes.c_float if letter == "s" else ctypes.c_double
-    for pre, suf in _NAMINGS:
-        names = (f"{pre}cblas_{letter}axpy{suf}", f"{pre}cblas_{letter}axpby{suf}")
+    for pre, suf in _NAMINGS if lib is not None else ():
         config = getattr(lib, f"{pre}openblas_get_config{suf}", None)
-        if config is None or not all(hasattr(lib, n) for n in names):
+        if config is None:
             continue
         config.restype = ctypes.c_char_p
-        # the integer width decides the calling convention: read it, never guess it
-        wide = b"USE64BITINT" in (config() or b"")
-        if suf and wide != (suf == "64_"):
-            return None  # a suffix that does not mean what it usually does: stay out
-        n = ctypes.c_int64 if wide else ctypes.c_int32
-        ptr = ctypes.c_void_p
-        axpy, axpby = getattr(lib, names[0]), getattr(lib, names[1])
-        axpy.argtypes = [n, real, ptr, n, ptr, n]
-        axpby.argtypes = [n, real, ptr, n, real, ptr, n]
-        axpy.restype = axpby.restype = None
+        text = config() or b""
+        wide = b"USE64BITINT" in text
+        if not (suf and wide != (suf == "64_")):
+            int_t = ctypes.c_int64 if wide else ctypes.c_int32
+            _state["build"] = Build(lib, pre, suf, text, int_t)  # type: ignore[arg-type]
+        break
+    return _state["build"]  # type: ignore[no-any-return]
 
-        def _axpy(size: int, a: float, x: int, y: int, f: Any = axpy) -> None:
-            f(size, a, x, 1, y, 1)
 
-        def _axpby(
-            size: int, a: float, x: int, b: float, y: int, f: Any = axpby, g: Any = axpy
-        ) -> None:
-            if b == 1.0:  # an axpy, which OpenBLAS splits across its threads (axpby: one)
-                g(size, a, x, 1, y, 1)
-            else:
-                f(size, a, x, 1, b, y, 1)
+def real_type(dtype: np.dtype) -> tuple[str, Any]:
+    """BLAS's letter and ctypes type for float32 ("s") or float64 ("d")."""
+    return ("s", ctypes.c_float) if dtype == np.float32 else ("d", ctypes.c_double)
 
-        return Routines(_axpy, _axpby)
-    return None
+
+def _load(dtype: np.dtype) -> Routines | None:
+    build = openblas_build()
+    if build is None:
+        return None
+    letter, real = real_type(dtype)
+    found = build.symbol(f"cblas_{letter}axpy"), build.symbol(f"cblas_{letter}axpby")
+    if found[0] is None or found[1] is None:
+        return None
+    n = build.int_t
+    ptr = ctypes.c_void_p
+    axpy, axpby = found
+    axpy.argtypes = [n, real, ptr, n, ptr, n]
+    axpby.argtypes = [n, real, ptr, n, real, ptr, n]
+    axpy.restype = axpby.restype = None
+
+    def _axpy(size: int, a: float, x: int, y: int, f: Any = axpy) -> None:
+        f(size, a, x, 1, y, 1)
+
+    def _axpby(
+        size: int, a: float, x: int, b: float, y: int, f: Any = axpby, g: Any = axpy
+    ) -> None:
+        if b == 1.0:  # an axpy, which OpenBLAS splits across its threads (axpby: one)
+            g(size, a, x, 1, y, 1)
+        else:
+            f(size, a, x, 1, b, y, 1)
+
+    return Routines(_axpy, _axpby)
 
 
 def routines(dtype: Any) -> Routines | None:

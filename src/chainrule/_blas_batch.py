@@ -59,34 +59,21 @@ def _routine(dtype: np.dtype) -> Any:
 
 
 def _load(dtype: np.dtype) -> Any:
-    lib = _blas.numpy_openblas()
-    if lib is None:
+    build = _blas.openblas_build()
+    if build is None or not build.config.startswith(_VERIFIED):
+        return None  # another version may branch (and crash) elsewhere
+    letter, real = _blas.real_type(dtype)
+    # NumPy's wheels export this routine without their usual prefix and suffix
+    name = f"cblas_{letter}gemm_batch_strided"
+    f = build.symbol(name) or getattr(build.lib, name, None)
+    if f is None:
         return None
-    letter = "s" if dtype == np.float32 else "d"
-    real = ctypes.c_float if letter == "s" else ctypes.c_double
-    for pre, suf in _blas._NAMINGS:
-        config = getattr(lib, f"{pre}openblas_get_config{suf}", None)
-        if config is None:
-            continue
-        config.restype = ctypes.c_char_p
-        text = config() or b""
-        if not text.startswith(_VERIFIED):  # another version may branch (and crash) elsewhere
-            return None
-        # the library's integer width is its whole interface's (read it, never guess it);
-        # NumPy's wheels export this routine without their usual prefix and suffix
-        wide = b"USE64BITINT" in text
-        names = (f"{pre}cblas_{letter}gemm_batch_strided{suf}", f"cblas_{letter}gemm_batch_strided")
-        f = next((getattr(lib, n) for n in names if hasattr(lib, n)), None)
-        if f is None:
-            return None
-        n = ctypes.c_int64 if wide else ctypes.c_int32
-        p, e = ctypes.c_void_p, ctypes.c_int
-        # (layout, transa, transb, m, n, k, alpha, a, lda, stridea, b, ldb, strideb, beta,
-        #  c, ldc, stridec, batch)
-        f.argtypes = [e, e, e, n, n, n, real, p, n, n, p, n, n, real, p, n, n, n]
-        f.restype = None
-        return f
-    return None
+    n, p, e = build.int_t, ctypes.c_void_p, ctypes.c_int
+    # (layout, transa, transb, m, n, k, alpha, a, lda, stridea, b, ldb, strideb, beta,
+    #  c, ldc, stridec, batch)
+    f.argtypes = [e, e, e, n, n, n, real, p, n, n, p, n, n, real, p, n, n, n]
+    f.restype = None
+    return f
 
 
 def _layout(x: np.ndarray) -> tuple[int, int, int] | None:

@@ -41,69 +41,59 @@ Gemm = Callable[[bool, bool, int, int, int, float, int, int, int, int, float, in
 
 
 def _load(dtype: np.dtype) -> Gemm | None:
-    lib = _blas.numpy_openblas()
-    if lib is None:
+    build = _blas.openblas_build()
+    if build is None:
         return None
-    letter = "s" if dtype == np.float32 else "d"
-    real = ctypes.c_float if letter == "s" else ctypes.c_double
-    for pre, suf in _blas._NAMINGS:
-        fn = getattr(lib, f"{pre}cblas_{letter}gemm{suf}", None)
-        config = getattr(lib, f"{pre}openblas_get_config{suf}", None)
-        if fn is None or config is None:
-            continue
-        config.restype = ctypes.c_char_p
-        wide = b"USE64BITINT" in (config() or b"")
-        if suf and wide != (suf == "64_"):
-            return None  # a suffix that does not mean what it usually does: stay out
-        n, e, ptr = (ctypes.c_int64 if wide else ctypes.c_int32), ctypes.c_int, ctypes.c_void_p
-        fn.argtypes = [e, e, e, n, n, n, real, ptr, n, ptr, n, real, ptr, n]
-        fn.restype = None
+    letter, real = _blas.real_type(dtype)
+    fn = build.symbol(f"cblas_{letter}gemm")
+    if fn is None:
+        return None
+    n, e, ptr = build.int_t, ctypes.c_int, ctypes.c_void_p
+    fn.argtypes = [e, e, e, n, n, n, real, ptr, n, ptr, n, real, ptr, n]
+    fn.restype = None
 
-        def gemm(
-            ta: bool,
-            tb: bool,
-            m: int,
-            n_: int,
-            k: int,
-            alpha: float,
-            a: int,
-            lda: int,
-            b: int,
-            ldb: int,
-            beta: float,
-            c: int,
-            ldc: int,
-            f: Any = fn,
-        ) -> None:
-            """Row-major C (m, n) = alpha op(A) (m, k) @ op(B) (k, n) + beta C."""
-            f(
-                _ROW_MAJOR,
-                _TRANS if ta else _NO_TRANS,
-                _TRANS if tb else _NO_TRANS,
-                m,
-                n_,
-                k,
-                alpha,
-                a,
-                lda,
-                b,
-                ldb,
-                beta,
-                c,
-                ldc,
-            )
+    def gemm(
+        ta: bool,
+        tb: bool,
+        m: int,
+        n_: int,
+        k: int,
+        alpha: float,
+        a: int,
+        lda: int,
+        b: int,
+        ldb: int,
+        beta: float,
+        c: int,
+        ldc: int,
+        f: Any = fn,
+    ) -> None:
+        """Row-major C (m, n) = alpha op(A) (m, k) @ op(B) (k, n) + beta C."""
+        f(
+            _ROW_MAJOR,
+            _TRANS if ta else _NO_TRANS,
+            _TRANS if tb else _NO_TRANS,
+            m,
+            n_,
+            k,
+            alpha,
+            a,
+            lda,
+            b,
+            ldb,
+            beta,
+            c,
+            ldc,
+        )
 
-        return gemm
-    return None
+    return gemm
 
 
 def threads() -> int:
     """How many threads OpenBLAS splits a call across (1 where it cannot be asked)."""
     if "threads" not in _cache:
-        lib = _blas.numpy_openblas()
-        fn = None
-        for pre, suf in _blas._NAMINGS:
-            fn = fn or getattr(lib, f"{pre}openblas_get_num_threads{suf}", None)
+        build = _blas.openblas_build()
+        fn = build.symbol("openblas_get_num_threads") if build is not None else None
         if fn is not None:
             fn.restype = ctypes.c_int
         _cache["threads"] = max(1, int(fn())) if fn is not None else 1
