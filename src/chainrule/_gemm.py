@@ -26,8 +26,10 @@ another BLAS, for other dtypes, or with ``_blas.set_enabled(False)``: callers th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,8 @@ from chainrule import _blas
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _cache: dict[Any, Any] = {}
+_one = {"depth": 0, "saved": 0}  # nesting of ``one_thread`` and the thread count it replaced
+_one_lock = threading.Lock()
 
 Gemm = Callable[[bool, bool, int, int, int, float, int, int, int, int, float, int, int], None]
 
@@ -89,15 +93,47 @@ def _load(dtype: np.dtype) -> Gemm | None:
     return gemm
 
 
+def _set_threads(n: int) -> None:
+    build = _blas.openblas_build()
+    fn = build.symbol("openblas_set_num_threads") if build is not None else None
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int]
+        fn(n)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """OpenBLAS on one thread inside the block (for callers that split work over threads of
+    their own), the count before restored after the outermost block ends. The setting is the
+    library's, for the whole process: a BLAS call another thread makes meanwhile also runs on
+    one thread.
+
+    >>> with one_thread():
+    ...     pass
+    """
+    with _one_lock:
+        if _one["depth"] == 0:
+            _one["saved"] = threads()
+            if _one["saved"] > 1:
+                _set_threads(1)
+        _one["depth"] += 1
+    try:
+        yield
+    finally:
+        with _one_lock:
+            _one["depth"] -= 1
+            if _one["depth"] == 0 and _one["saved"] > 1:
+                _set_threads(_one["saved"])
+
+
 def threads() -> int:
-    """How many threads OpenBLAS splits a call across (1 where it cannot be asked)."""
-    if "threads" not in _cache:
-        build = _blas.openblas_build()
-        fn = build.symbol("openblas_get_num_threads") if build is not None else None
-        if fn is not None:
-            fn.restype = ctypes.c_int
-        _cache["threads"] = max(1, int(fn())) if fn is not None else 1
-    return int(_cache["threads"])
+    """OpenBLAS's thread count at this moment (1 where it cannot be asked)."""
+    build = _blas.openblas_build()
+    fn = build.symbol("openblas_get_num_threads") if build is not None else None
+    if fn is None:
+        return 1
+    fn.restype = ctypes.c_int
+    return max(1, int(fn()))
 
 
 def routine(dtype: Any) -> Gemm | None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import _blas
+from chainrule import _blas, _gemm
 from chainrule.nn import functional as F  # noqa: N812 - the field's usual alias
+from chainrule.ops import _threads, conv_gemm
 from chainrule.ops import conv as gates
-from chainrule.ops import conv_gemm
 
 RNG = np.random.default_rng(7)
 
@@ -58,22 +58,34 @@ CASES = [
     ((2, 3, 5, 4), (5, 3, 1, 1), (0, 0), (1, 1)),  # 1x1
     ((2, 2, 5, 4), (3, 2, 5, 4), (0, 0), (1, 1)),  # kernel = input size
     ((3, 2, 4, 6), (2, 2, 3, 3), (1, 1), (1, 1)),  # the 3x3 padding-1 conv of W8
+    ((2, 2, 4, 3), (3, 2, 2, 2), (3, 2), (1, 1)),  # padding wider than the kernel reaches
+    ((3, 1, 6, 5), (2, 1, 2, 3), (0, 1), (2, 2)),  # one channel, dilation, padding on one side
 ]
 
 
 @pytest.fixture(params=["shifted", "stacked"])
 def method(request: Any, monkeypatch: Any) -> str:
-    """Force one of the two methods for every channel count, and GEMMs over many column blocks
-    (7 columns each, the stacked dw's too: block edges fall anywhere in the grid)."""
+    """Force one of the two methods for every channel count."""
     monkeypatch.setattr(conv_gemm, "SHIFTED_MIN_C", 1 if request.param == "shifted" else 10**9)
-    monkeypatch.setattr(conv_gemm, "CHUNK", 7)
-    monkeypatch.setattr(conv_gemm, "DW_CHUNK", 7)
-    monkeypatch.setattr(conv_gemm, "DW_STACKED_MIN_C", conv_gemm.SHIFTED_MIN_C)
+    return str(request.param)
+
+
+@pytest.fixture(params=["one thread", "two threads"])
+def threads(request: Any, monkeypatch: Any) -> str:
+    """The images done here in blocks of half the batch, or shared with the worker thread one
+    image at a time however small the work."""
+    if request.param == "two threads":
+        monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
+        monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
+        monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", 1)
+        monkeypatch.setitem(_threads._state, "enabled", True)
+    else:
+        monkeypatch.setitem(_threads._state, "enabled", False)
     return str(request.param)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_each_method_matches_the_loops_and_gradchecks(method: str, case: Any) -> None:
+def test_each_method_matches_the_loops_and_gradchecks(method: str, threads: str, case: Any) -> None:
     xs, ws, pad, dil = case
     x, w, b = RNG.standard_normal(xs), RNG.standard_normal(ws), RNG.standard_normal(ws[0])
     g = gates.Geometry(xs, ws[2:], (1, 1), pad, dil, 1)
@@ -158,13 +170,74 @@ def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients() -> None:
 
 def test_scratch_buffers_are_bounded_in_count_and_bytes(monkeypatch: Any) -> None:
     monkeypatch.setattr(conv_gemm, "_SCRATCH_BYTES", 1000)
+    monkeypatch.setattr(conv_gemm, "_SCRATCH_SHAPES", 8)
     monkeypatch.setattr(conv_gemm._local, "cache", {}, raising=False)
     a = conv_gemm._scratch("out", (100,), np.dtype(np.float32))  # 400 bytes: kept
     assert conv_gemm._scratch("out", (100,), np.dtype(np.float32)) is a
     big = conv_gemm._scratch("out", (300,), np.dtype(np.float32))  # 1200 bytes: never kept
     assert conv_gemm._scratch("out", (300,), np.dtype(np.float32)) is not big
     conv_gemm._scratch("dx", (200,), np.dtype(np.float32))  # 800 more: the older one goes
-    assert list(conv_gemm._local.cache) == [("dx", (200,), np.dtype(np.float32))]
-    for i in range(12):
+    assert list(conv_gemm._local.cache) == [("dx", (200,), np.dtype(np.float32), False)]
+    for i in range(conv_gemm._SCRATCH_SHAPES + 4):
         conv_gemm._scratch("dx", (i + 1,), np.dtype(np.float32))
     assert len(conv_gemm._local.cache) == conv_gemm._SCRATCH_SHAPES
+
+
+def test_scratch_grids_keep_their_zero_borders_across_geometries(threads: str) -> None:
+    """Two geometries whose grids have the same shape but their zeros in other places, in
+    turn: each must read its own borders as zeros however the buffers were used before."""
+    w = RNG.standard_normal((2, 3, 3, 3))
+    cases = [((1, 3, 4, 6), (1, 1)), ((1, 3, 6, 4), (1, 1)), ((1, 3, 4, 6), (0, 2))]
+    for _ in range(2):
+        for shape, pad in cases:
+            x = RNG.standard_normal(shape)
+            xt = cr.tensor(x, requires_grad=True)
+            out = F.conv2d(xt, w, padding=pad)
+            np.testing.assert_allclose(out.data, ref_conv(x, w, pad, (1, 1)), rtol=1e-12)
+            dout = RNG.standard_normal(out.shape)
+            out.backward(dout)
+            np.testing.assert_allclose(xt.grad, ref_grads(x, w, dout, pad, (1, 1))[0], rtol=1e-11)
+
+
+def test_blas_thread_count_restored_after_a_shared_conv(monkeypatch: Any) -> None:
+    """While two threads share the images OpenBLAS runs on one; after, on what it had, also
+    when the work raises."""
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
+    monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
+    monkeypatch.setitem(_threads._state, "enabled", True)
+    before = _gemm.threads()
+    seen: list[int] = []
+
+    def work(items: Any) -> None:
+        seen.append(_gemm.threads())
+        for _ in items:
+            pass
+
+    conv_gemm._run(work, 4, 1, 1)
+    assert seen == [1, 1] and _gemm.threads() == before
+
+    def failing(items: Any) -> None:
+        raise RuntimeError("inside the work")
+
+    with pytest.raises(RuntimeError, match="inside the work"):
+        conv_gemm._run(failing, 4, 1, 1)
+    assert _gemm.threads() == before
+
+
+def test_shared_blocks_give_bitwise_the_serial_gradients(monkeypatch: Any) -> None:
+    """Whichever thread takes which block, dw and db are the blocks' sums in block order: a run
+    in two threads equals a run here bit for bit, every time (training must be reproducible)."""
+    x = RNG.standard_normal((9, 5, 7, 6)).astype(np.float32)
+    w = RNG.standard_normal((4, 5, 3, 3)).astype(np.float32)
+    dout = RNG.standard_normal((9, 4, 7, 6)).astype(np.float32)
+    g = gates.Geometry(x.shape, (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", 1)  # one image a block: nine blocks
+    monkeypatch.setitem(_threads._state, "enabled", False)
+    serial = conv_gemm.backward(dout, w, x, g, (True, True, True))
+    monkeypatch.setitem(_threads._state, "enabled", True)
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
+    monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
+    for _ in range(5):
+        shared = conv_gemm.backward(dout, w, x, g, (True, True, True))
+        for a, b in zip(shared, serial, strict=True):
+            np.testing.assert_array_equal(a, b)

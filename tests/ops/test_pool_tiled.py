@@ -11,8 +11,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.nn import functional as F  # noqa: N812 - the field's usual alias
+from chainrule.ops import _threads, pool_tiled
 from chainrule.ops import conv as gates
-from chainrule.ops import pool_tiled
 
 RNG = np.random.default_rng(3)
 
@@ -33,9 +33,22 @@ def loop_pool(x: np.ndarray, k: int, dout: np.ndarray) -> tuple[np.ndarray, np.n
     return out, dx
 
 
+@pytest.fixture(params=["whole", "parts in two threads"])
+def parts(request: Any, monkeypatch: Any) -> str:
+    """The 2x2 pool in one part here, or in parts of one row of windows each, shared between
+    the two threads however small the work."""
+    if request.param == "whole":
+        monkeypatch.setitem(_threads._state, "enabled", False)
+    else:
+        monkeypatch.setitem(_threads._state, "enabled", True)
+        monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
+        monkeypatch.setattr(pool_tiled, "PART_BYTES", 1)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_tiles_match_the_loop_with_ties(k: int, dtype: str) -> None:
+def test_tiles_match_the_loop_with_ties(k: int, dtype: str, parts: str) -> None:
     # small integers after a ReLU: most windows hold ties, many all zeros
     x = np.maximum(RNG.integers(-2, 3, (2, 3, 4 * k, 2 * k)), 0).astype(dtype)
     x[0, 0, :2, :2] = [[0, 1], [1, 0]]  # two maxima, in (0, 1) and (1, 0): (0, 1) comes first
@@ -104,7 +117,7 @@ def every_two_by_two_pattern() -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_rows_first_routes_match_the_loop_on_every_tie_pattern(dtype: str) -> None:
+def test_rows_first_routes_match_the_loop_on_every_tie_pattern(dtype: str, parts: str) -> None:
     x = np.concatenate([every_two_by_two_pattern()] * 2, axis=-1).astype(dtype)  # 2 windows a row
     g = gates.Geometry(x.shape, (2, 2), (2, 2), (0, 0), (1, 1), 1)
     dout = RNG.standard_normal((1, 81, 1, 2)).astype(dtype)

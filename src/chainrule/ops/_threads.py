@@ -1,4 +1,4 @@
-"""Two-way splits of NumPy calls that release the GIL, for the scans and sorts of large arrays.
+"""Two-way splits of NumPy and BLAS calls that release the GIL: scans, sorts and convolutions.
 
 NumPy's cumsum (``add.accumulate``) and sort run on one core and let go of the GIL while they
 run; PyTorch splits the same work over its OpenMP threads (2 on the project's machines). A
@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 MIN_SIZE = 1 << 18  # elements: below this a hand-off costs more than half the work saves
+MIN_FLOPS = 1 << 23  # ...and flops (~80 us on one core): the same for ``shared``'s work
+
+T = TypeVar("T")
 
 _state: dict[str, object] = {"enabled": (os.cpu_count() or 1) >= 2, "pool": None}
 _lock = threading.Lock()
@@ -66,3 +70,31 @@ def halves(fn: Callable[[slice], object], n: int, size: int) -> None:
         fn(slice(mid, n))
     finally:
         first.result()  # waits, and raises what the worker raised
+
+
+def worth_sharing(n: int, flops: int) -> bool:
+    """Whether ``n`` items of ``flops`` in all are worth ``shared`` between two threads."""
+    return n >= 2 and flops >= MIN_FLOPS and bool(_state["enabled"])
+
+
+def shared(work: Callable[[Iterator[int]], T], items: Iterator[int]) -> list[T]:
+    """``work(items)`` in a worker thread and here at once, both drawing from the one iterator
+    (``next`` on a built-in iterator is atomic under the GIL): the two results, the caller's
+    first. ``work`` must write disjoint outputs for distinct items.
+
+    >>> out = [0] * 6
+    >>> def work(items):
+    ...     for i in items:
+    ...         out[i] = i * i
+    ...     return "done"
+    >>> shared(work, iter(range(6)))
+    ['done', 'done']
+    >>> out
+    [0, 1, 4, 9, 16, 25]
+    """
+    other = _pool().submit(work, items)
+    try:
+        mine = work(items)
+    finally:
+        theirs = other.result()  # waits, and raises what the worker raised
+    return [mine, theirs]

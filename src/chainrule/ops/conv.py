@@ -106,7 +106,7 @@ def col2im(cols: Any, g: Geometry) -> Any:
 def _conv(x: Any, w: Any, g: Geometry) -> Any:
     how = conv_gemm.strategy(g, x, w)
     if how:
-        return conv_gemm.forward(x, w, None, g, how)[0]
+        return conv_gemm.forward(x, w, None, g, how)
     n, grp, f = x.shape[0], g.groups, w.shape[0]
     ho, wo = g.out_hw
     ck = x.shape[1] // grp * g.k[0] * g.k[1]  # not -1: an empty batch cannot infer it
@@ -129,7 +129,7 @@ def _conv_input_grad(dout: Any, w: Any, g: Geometry) -> Any:
 def _conv_weight_grad(x: Any, dout: Any, w_shape: tuple[int, ...], g: Geometry) -> Any:
     how = conv_gemm.strategy(g, x, dout)
     if how:
-        return conv_gemm.backward(dout, None, conv_gemm.Grid(g).pad(x), g, (False, True))[1]
+        return conv_gemm.backward(dout, None, x, g, (False, True))[1]
     n, grp, f = x.shape[0], g.groups, w_shape[0]
     ho, wo = g.out_hw
     ck = x.shape[1] // grp * g.k[0] * g.k[1]
@@ -150,18 +150,14 @@ class Conv2d(Function):
     """out = sum_{c,i,j} w[f,c,i,j] x[n,c,s*y+d*i,s*x+d*j] + b[f];  dx = conv^T(dout, w),
     dw = sum_n dout (x) im2col(x),  db = sum dout"""
 
-    __slots__ = ("g", "how", "w", "x", "xg")
+    __slots__ = ("g", "how", "w", "x")
     differentiable_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None, g: Any = None) -> Any:
         self.x, self.w, self.g = x, w, g
         self.how = conv_gemm.strategy(g, x, w, *(() if b is None else (b,)))
-        if self.how:  # the padded grid is kept for dw (conv_gemm's fast path)
-            out, xg = conv_gemm.forward(x, w, b, g, self.how)
-            needs = self.needs_input_grad
-            self.xg = xg if needs is None or needs[1] else None
-            return out
-        self.xg = None
+        if self.how:
+            return conv_gemm.forward(x, w, b, g, self.how)
         out = _conv(x, w, g)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
@@ -171,7 +167,7 @@ class Conv2d(Function):
         needs = self.needs_input_grad[:3]
         x, w, g = self.x, self.w, self.g
         if self.how and conv_gemm.strategy(g, dout, w):
-            return conv_gemm.backward(dout, w, self.xg, g, needs)
+            return conv_gemm.backward(dout, w, x, g, needs)
         nx, nw, nb = needs
         graph = _is_tensor(dout) or _is_tensor(w) or _is_tensor(x)
         dx = dw = db = None

@@ -1,71 +1,82 @@
-"""Stride-1 convolutions as shifted GEMMs on a padded grid: the NumPy fast path of ``ops/conv.py``.
+"""Stride-1 convolutions as shifted GEMMs, one image at a time: the NumPy fast path of
+``ops/conv.py``.
 
-The layout. The input is padded and laid out channel-major, ``xg`` (C, N, Hp, Wp), viewed as a
-(C, T) matrix with T = N*Hp*Wp grid positions. Kernel offset (i, j) then reads every image at
-one *flat shift* ``s = i*dh*Wp + j*dw``: output position q (on the same grid) is
+The layout. Each image is copied into a small zero-bordered *grid*, ``xg`` (C, R), one row
+of the padded image after another, ``Wp`` items apart. Kernel offset (i, j) then reads the
+image at one *flat shift* ``s = i*dh*Wp + j*dw``: output position q (on the same grid) is
 ``sum_{c,i,j} w[:, c, i, j] xg[c, q + s_ij]``, so the columns ``xg[:, s : s + L]`` are one
-matrix (rows T apart) and the whole convolution is HH*WW GEMMs ``og (F, L) += w_ij (F, C) @
-xg[:, s:s+L] (C, L)``, accumulated by BLAS's ``beta`` into one output grid, with no im2col
-buffer. Grid positions past the valid (Ho, Wo) corner of each image are computed and dropped
-(13% more flops on 32x32 images with padding 1); the last valid position is exactly L - 1.
-The backward is the same GEMMs the other way round: ``dxg[:, s:s+L] += w_ij^T @ dg`` (BLAS
-adds into the shifted window of the input-gradient grid: col2im for free) and ``dw_ij = dg @
-xg[:, s:s+L]^T``. Bias, layout changes and crops ride on the copies into and out of the grid.
+matrix (rows R apart) and the image's convolution is HH*WW GEMMs ``og (F, L) += w_ij (F, C)
+@ xg[:, s:s+L] (C, L)``, accumulated by BLAS's ``beta`` into one output grid, with no im2col
+buffer. The rows share their padding: a row's right border is the next row's left one
+(``Wp = W + pw`` wherever the output fits in it: 33x33 grid positions for a 32x32 image with
+padding 1, 6% more than the outputs). Grid positions past the valid (Ho, Wo) corner are
+computed and dropped. The backward is the same GEMMs the other way round: ``dxg[:, q] +=
+w_ij^T @ dg[:, q - s]`` (col2im for free) and ``dw_ij += dg @ xg[:, s:s+L]^T``, bias, crops
+and padding riding on the copies into and out of the grids.
 
-The choice of method, per shape (the one place it lives, ``strategy``), for the forward (dx
-always runs one GEMM per offset; dw too below ``DW_STACKED_MIN_C`` input channels, faster there
-even with C=1, and from it one GEMM per block of stacked columns, ``_dw_stacked``):
+Why one image at a time. An image's grids (a 32-channel 32x32 image: 140 KiB; its 64-channel
+output grid 270 KiB) stay in the core's cache while its HH*WW GEMMs add into them, and the
+copies in and out are plain strided copies, no transposes of the whole batch. The images are
+shared between two threads (the caller and one worker, ``_threads.shared``), each running
+OpenBLAS on one thread (``_gemm.one_thread``): OpenBLAS splitting each of these small products
+over its two threads costs more than it gains. Measured on W8's 3x3 conv, N=64, 32->64
+channels, 32x32, pad 1 (2026-12-02, 2 cores): forward 25.3 ms with OpenBLAS splitting each
+image's GEMMs, 16.8 ms with the images split between two threads; the whole-batch layout
+that came before (one (C, N*Hp*Wp) grid, transposed in and out) 19.9 ms.
 
-- ``"shifted"``: the above, when C >= ``SHIFTED_MIN_C``. Measured on W8's 3x3 conv, N=64,
-  32->64 channels, 32x32, pad 1 (2026-12-02, one thread, CPU time, 4096-column blocks): forward
-  GEMMs 26 ms against 30 ms for stacking (below); dx 28 ms, dw 38-42 ms. LeNet's second conv
-  (C=6, 5x5): forward 1.15 ms against 1.5 ms stacked, dw 1.26 ms against 2.1 ms.
+The choice of method, per shape (the one place it lives, ``strategy``), for the forward and
+the weight gradient (dx always runs one GEMM per offset):
+
+- ``"shifted"``: the above, when C >= ``SHIFTED_MIN_C``.
 - ``"stacked"``: for few channels (LeNet's first layer has C=1: one GEMM per offset would be a
-  rank-1 update; 1.4 ms against 2.3 ms shifted), the HH*WW shifted windows are copied, each one
-  contiguous slice, into a scratch (HH*WW*C, L) matrix, and one GEMM does the forward.
+  rank-1 update), the HH*WW shifted windows are copied, each one contiguous slice, into a
+  scratch (HH*WW*C, L) matrix, and one GEMM does the image's forward (and one its dw).
 - ``None`` (the general im2col path of ``ops/conv.py``): strides > 1, groups > 1, non-NumPy
   arrays (Tensors under ``create_graph=True``, other backends), dtypes other than float32 and
   float64 or mixed dtypes, and no OpenBLAS found (``chainrule._gemm``).
 
-Scratch buffers (the output grid, the upstream gradient's grid, the input gradient's grid, the
-stacked columns) are reused per shape and thread (``_scratch``: at most 8 of them and 128 MiB
-per thread, the least recently used dropped first): page faults on fresh large arrays cost more
-than the copies here. They are never returned nor saved: every result is a
-fresh array, and the padded input a gate keeps for its backward is fresh too.
+Scratch grids are reused per geometry and thread (``_scratch``: at most 32 of them and 128 MiB
+per thread, the least recently used dropped first); their borders are zeroed once, when made,
+and only the image's own positions are written after. They are never returned nor saved:
+every result is a fresh array.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
 
 from chainrule import _gemm
+from chainrule.ops import _threads
 
 SHIFTED_MIN_C = 4  # input channels from which one GEMM per kernel offset beats stacking
-# grid columns per GEMM and BLAS thread: the block every offset updates stays in cache. On one
-# thread under load, W8's forward GEMMs took 25.7 ms in 4096-column blocks, 36.2 ms in one; a
-# LeNet epoch of 6,000 samples 1.24 s, against 1.73 s in 1024-column blocks and 1.48 s in
-# fewer, wider blocks of 1.5 MiB (which would cut its ~700 GEMM calls a batch to ~125)
-CHUNK = 4096
-DW_CHUNK = 2048  # grid columns per block of the stacked weight gradient (``_dw_stacked``)...
-# ...used from this many input channels: W8's C=32 dw 27 -> 24 ms, LeNet's C=6 1.3 -> 2.0 ms
-DW_STACKED_MIN_C = 16
+BLOCK_BYTES = 1 << 21  # a block's input and output grids together: within a core's L2 cache
+DW_STACKED_MAX_C = SHIFTED_MIN_C  # input channels below which dw stacks its columns too
+MIN_BLOCKS = 2  # blocks a batch is cut into at least (one per thread)
+# flops of one pass from which two threads share its blocks. Below it the blocks run here, on
+# OpenBLAS's threads: LeNet's convs (18-60 MFLOP a pass) lost more to the worker's start and
+# to both threads landing on one core (seen after other threaded work in the process: the
+# worker's share of blocks fell, W8's LeNet epoch 2.2x -> 2.6x PyTorch) than sharing gained
+SHARE_FLOPS = 1 << 28
 
 _local = threading.local()
-_SCRATCH_SHAPES = 8  # distinct (role, shape, dtype) buffers kept per thread...
+_SCRATCH_SHAPES = 32  # distinct (role, shape, dtype) buffers kept per thread...
 _SCRATCH_BYTES = 128 << 20  # ...holding at most this much: a larger one is allocated each time
 
 
-def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A reused uninitialized work array (never handed out: see the module docstring)."""
+def _scratch(role: Hashable, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> np.ndarray:
+    """A reused work array, zero-filled when made if ``zero`` (never handed out: see the module
+    docstring). ``role`` names what the buffer holds; buffers whose zeros matter must carry in
+    it everything that decides where the zeros are."""
     cache: dict[Any, np.ndarray] = getattr(_local, "cache", None) or {}
     _local.cache = cache
-    key = (role, shape, dtype)
+    key = (role, shape, np.dtype(dtype), zero)
     buf = cache.pop(key, None)
     if buf is None:
-        buf = np.empty(shape, dtype)
+        buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
         if buf.nbytes > _SCRATCH_BYTES:
             return buf
         while len(cache) >= _SCRATCH_SHAPES or (
@@ -91,75 +102,66 @@ def strategy(g: Any, *arrays: Any) -> str | None:
 
 
 class Grid:
-    """The flat-shift geometry of one stride-1 conv: grid sizes, shifts, and the valid window."""
+    """The flat-shift geometry of a stride-1 conv on blocks of images.
 
-    __slots__ = ("hp", "k", "length", "n", "p", "shifts", "total", "valid", "wp", "xhw")
+    Within one image's slot of ``r`` positions, position ``row*wp + col`` holds padded row
+    ``row``, padded column ``col`` (col < wp; a column past the row's end is the next row's left
+    border). A block of b images is a (channels, b*r) grid, image i's slot starting at i*r.
+    ``x0`` is where x[0, 0] sits in its slot, ``lout`` how many output positions an image has
+    (its last valid one is ``lout - 1``), ``dxlen`` how many positions from x0 dx covers, and
+    ``margin`` the zeros in front of the upstream gradient's grid (dx reads ``q - s``).
+    """
 
-    def __init__(self, g: Any):
-        n, _c, h, w = g.x_shape
+    __slots__ = (
+        "block", "c", "dxlen", "f", "hw", "key", "lout", "margin", "out_hw", "r", "shifts", "wp",
+        "x0",
+    )  # fmt: skip
+
+    def __init__(self, g: Any, f: int, itemsize: int):
+        n, c, h, w = g.x_shape
         (ph, pw), (dh, dw), (kh, kw) = g.p, g.d, g.k
-        self.n, self.k, self.p, self.xhw = n, g.k, g.p, (h, w)
-        self.hp, self.wp = h + 2 * ph, w + 2 * pw
-        self.shifts = [i * dh * self.wp + j * dw for i in range(kh) for j in range(kw)]
-        self.total = n * self.hp * self.wp
-        self.length = self.total - self.shifts[-1]  # the last valid output is position L - 1
-        self.valid = (slice(None), slice(None), slice(0, g.out_hw[0]), slice(0, g.out_hw[1]))
+        ho, wo = g.out_hw
+        self.c, self.f, self.hw, self.out_hw = c, f, (h, w), g.out_hw
+        self.wp = wp = w + pw if wo <= w + pw else w + 2 * pw  # shared borders where they fit
+        self.shifts = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+        smax = self.shifts[-1]
+        self.x0 = ph * wp + pw
+        self.lout = (ho - 1) * wp + wo
+        self.dxlen = (h - 1) * wp + w  # dx's positions: x0 .. x0 + dxlen - 1
+        self.margin = smax
+        # a slot holds the image, its reads (lout + smax) and its dout (ho*wp); what dx reads
+        # past its own slot is the next one's zeros, before it the previous one's (or margin)
+        self.r = max(self.lout + smax, self.x0 + h * wp, ho * wp)
+        # images per block: both grids of a block within BLOCK_BYTES, and every thread a block
+        per_image = (c + f) * self.r * itemsize
+        self.block = max(1, min(BLOCK_BYTES // per_image, -(-n // MIN_BLOCKS)))
+        self.key = (c, f, h, w, g.p, g.d, g.k)
 
-    def pad(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) -> a fresh zero-bordered grid (C, N*Hp*Wp)."""
-        c = x.shape[1]
-        (ph, pw), (h, w) = self.p, self.xhw
-        xg = np.empty((c, self.n, self.hp, self.wp), x.dtype)
-        if ph:
-            xg[:, :, :ph] = 0
-            xg[:, :, ph + h :] = 0
-        if pw:
-            xg[:, :, ph : ph + h, :pw] = 0
-            xg[:, :, ph : ph + h, pw + w :] = 0
-        xg[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
-        return xg.reshape(c, self.total)
+    def cols(self, b: int) -> int:
+        """Output positions a GEMM over a block of b images computes."""
+        return (b - 1) * self.r + self.lout
 
-    def dout_grid(self, dout: np.ndarray) -> np.ndarray:
-        """(N, F, Ho, Wo) -> a scratch grid (F, S + N*Hp*Wp), zero outside the valid window
-        and in its first S = max shift columns (so dx's reads ``q - s`` never go below 0)."""
-        f, (ho, wo), margin = dout.shape[1], dout.shape[2:], self.shifts[-1]
-        dgm = _scratch("dout", (f, margin + self.total), dout.dtype)
-        dgm[:, :margin] = 0
-        dg = dgm[:, margin:].reshape(f, self.n, self.hp, self.wp)  # a view
-        dg[:, :, ho:] = 0
-        dg[:, :, :ho, wo:] = 0
-        dg[self.valid] = dout.transpose(1, 0, 2, 3)
-        return dgm
+    def x_grid(self, x: np.ndarray) -> np.ndarray:
+        """Images x (b, C, H, W) in this thread's zero-bordered grid (C, b*r)."""
+        (h, w), wp, b = self.hw, self.wp, x.shape[0]
+        xg = _scratch(("x", self.key, b), (self.c, b * self.r), x.dtype, zero=True)
+        slots = xg.reshape(self.c, b, self.r)[:, :, self.x0 : self.x0 + h * wp]
+        slots.reshape(self.c, b, h, wp)[..., :w] = x.transpose(1, 0, 2, 3)
+        return xg
 
-    def crop_out(self, og: np.ndarray, shape: tuple[int, ...], b: Any = None) -> np.ndarray:
-        """The valid window of an output grid (F, T) as a fresh (N, F, Ho, Wo), plus a bias."""
-        win = og.reshape(shape[1], self.n, self.hp, self.wp)[self.valid].transpose(1, 0, 2, 3)
-        out = np.empty(shape, og.dtype)
-        if b is None:
-            out[...] = win
-        else:
-            np.add(win, b.reshape(1, -1, 1, 1), out=out)
-        return out
+    def dout_grid(self, d: np.ndarray) -> np.ndarray:
+        """Upstream gradients d (b, F, Ho, Wo) in a zero grid (F, margin + b*r)."""
+        (ho, wo), wp, m, b = self.out_hw, self.wp, self.margin, d.shape[0]
+        dg = _scratch(("dout", self.key, b), (self.f, m + b * self.r), d.dtype, zero=True)
+        slots = dg[:, m:].reshape(self.f, b, self.r)[:, :, : ho * wp]
+        slots.reshape(self.f, b, ho, wp)[..., :wo] = d.transpose(1, 0, 2, 3)
+        return dg
 
-    def crop_in(self, xg: np.ndarray) -> np.ndarray:
-        """The interior of an input grid (C, T) as a fresh (N, C, H, W)."""
-        (ph, pw), (h, w) = self.p, self.xhw
-        grid = xg.reshape(-1, self.n, self.hp, self.wp)
-        return np.ascontiguousarray(grid[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
-
-    def stack(self, xg: np.ndarray) -> np.ndarray:
-        """Scratch columns (HH*WW*C, L): row (offset k, channel c) is ``xg[c, s_k : s_k + L]``."""
-        c, ln = xg.shape[0], self.length
-        cols = _scratch("cols", (len(self.shifts) * c, ln), xg.dtype)
-        for k, s in enumerate(self.shifts):
-            cols[k * c : (k + 1) * c] = xg[:, s : s + ln]
-        return cols
-
-
-def _chunks(length: int) -> list[tuple[int, int]]:
-    """(start, size) of the column blocks one pass of the kernel offsets' GEMMs covers."""
-    step = CHUNK * _gemm.threads()
-    return [(q, min(step, length - q)) for q in range(0, length, step)]
+    def crop(self, grid: np.ndarray, start: int, rows: int, cols: int, b: int) -> np.ndarray:
+        """(b, channels, rows, cols) view of a (channels, b*r) grid, from slot position start."""
+        ch = grid.shape[0]
+        slots = grid.reshape(ch, b, self.r)[:, :, start : start + rows * self.wp]
+        return slots.reshape(ch, b, rows, self.wp)[..., :cols].transpose(1, 0, 2, 3)
 
 
 def _w_offsets(w: np.ndarray) -> np.ndarray:
@@ -173,79 +175,121 @@ def _w_stacked(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
 
 
-def _dw_stacked(grid: Grid, da: int, ldd: int, xg: np.ndarray, f: int, gemm: Any) -> np.ndarray:
-    """dw (F, C, HH, WW) as one GEMM per block of DW_CHUNK columns: the block's HH*WW shifted
-    windows of ``xg`` copied into a scratch (HH*WW*C, m) and ``dW (F, HH*WW*C) += dg[:, block]
-    @ cols^T``: a wider output than one GEMM per offset's (F, C), which two BLAS threads split
-    better (W8's dw 27 -> 24 ms, 2 threads, 2026-12-02)."""
-    c, ln, size = xg.shape[0], grid.length, xg.itemsize
-    kc, step = len(grid.shifts) * c, DW_CHUNK
-    cols = _scratch("dwcols", (kc, step), xg.dtype)
-    dwa = np.empty((f, kc), xg.dtype)
-    for q in range(0, ln, step):
-        m = min(step, ln - q)
-        for k, s in enumerate(grid.shifts):
-            cols[k * c : (k + 1) * c, :m] = xg[:, q + s : q + s + m]
-        gemm(False, True, f, kc, m, 1.0, da + q * size, ldd, cols.ctypes.data, step,
-             1.0 if q else 0.0, dwa.ctypes.data, kc)  # fmt: skip
-    return dwa.reshape(f, *grid.k, c).transpose(0, 3, 1, 2).copy()
+def _stack(grid: Grid, xg: np.ndarray, ln: int) -> np.ndarray:
+    """Scratch columns (HH*WW*C, ln): row (offset k, channel c) is ``xg[c, s_k : s_k + ln]``."""
+    c = grid.c
+    cols = _scratch("cols", (len(grid.shifts) * c, ln), xg.dtype)
+    for k, s in enumerate(grid.shifts):
+        cols[k * c : (k + 1) * c] = xg[:, s : s + ln]
+    return cols
 
 
-def forward(x: np.ndarray, w: np.ndarray, b: Any, g: Any, how: str) -> tuple[Any, Any]:
-    """conv2d(x, w) + b as (N, F, Ho, Wo), and the padded input grid its backward reads."""
-    grid = Grid(g)
+def _run(work: Any, n: int, block: int, flops: int) -> list[Any]:
+    """``work(starts)`` on a shared iterator of block starts over range(n), in two threads when
+    there is enough work to share (each running OpenBLAS on one thread), else here; the
+    threads' results."""
+    starts = iter(range(0, n, block))
+    if flops < SHARE_FLOPS or not _threads.worth_sharing(-(-n // block), flops):
+        return [work(starts)]
+    with _gemm.one_thread():
+        return _threads.shared(work, starts)
+
+
+def forward(x: np.ndarray, w: np.ndarray, b: Any, g: Any, how: str) -> np.ndarray:
+    """conv2d(x, w) + b as a fresh (N, F, Ho, Wo) array."""
     gemm = _gemm.routine(x.dtype)
     assert gemm is not None
-    f, c, ln, tot, size = w.shape[0], x.shape[1], grid.length, grid.total, x.itemsize
-    xg = grid.pad(x)
-    og = _scratch("out", (f, tot), x.dtype)
-    xa, oa = xg.ctypes.data, og.ctypes.data
-    if how == "shifted":
-        w_k = _w_offsets(w)  # kept alive while BLAS reads it
-        wk = [a.ctypes.data for a in w_k]
-        for q, m in _chunks(ln):  # og[:, q:q+m] = sum_k w_k (F, C) @ xg[:, q+s_k:][:, :m] (C, m)
-            for k, s in enumerate(grid.shifts):
-                gemm(False, False, f, m, c, 1.0, wk[k], c, xa + (s + q) * size, tot,
-                     1.0 if k else 0.0, oa + q * size, tot)  # fmt: skip
-    else:
-        cols, w2 = grid.stack(xg), _w_stacked(w)
-        kc = cols.shape[0]  # og (F, L) = w2 (F, KC) @ cols (KC, L)
-        gemm(False, False, f, ln, kc, 1.0, w2.ctypes.data, kc, cols.ctypes.data, ln, 0.0, oa, tot)
-    out = grid.crop_out(og, (x.shape[0], f, *g.out_hw), b)
-    return out, xg
+    n, f, size = x.shape[0], w.shape[0], x.itemsize
+    grid = Grid(g, f, size)
+    (ho, wo), c, r = g.out_hw, grid.c, grid.r
+    out = np.empty((n, f, ho, wo), x.dtype)
+    bias = None if b is None else b.reshape(1, -1, 1, 1)
+    wk = _w_offsets(w) if how == "shifted" else _w_stacked(w)  # kept alive while BLAS reads it
+    wa = [a.ctypes.data for a in wk] if how == "shifted" else [wk.ctypes.data]
+
+    def work(starts: Iterator[int]) -> None:
+        for i in starts:
+            j = min(i + grid.block, n)
+            ln = grid.cols(j - i)
+            xg = grid.x_grid(x[i:j])
+            og = _scratch("out", (f, (j - i) * r), x.dtype)
+            xa, oa = xg.ctypes.data, og.ctypes.data
+            if how == "shifted":  # og (F, L) = sum_k w_k (F, C) @ xg[:, s_k : s_k + L]
+                for k, s in enumerate(grid.shifts):
+                    gemm(False, False, f, ln, c, 1.0, wa[k], c, xa + s * size,
+                         xg.shape[1], 1.0 if k else 0.0, oa, og.shape[1])  # fmt: skip
+            else:  # og (F, L) = w2 (F, KC) @ cols (KC, L)
+                cols = _stack(grid, xg, ln)
+                kc = cols.shape[0]
+                gemm(False, False, f, ln, kc, 1.0, wa[0], kc, cols.ctypes.data, ln,
+                     0.0, oa, og.shape[1])  # fmt: skip
+            win = grid.crop(og, 0, ho, wo, j - i)
+            if bias is None:
+                out[i:j] = win
+            else:
+                np.add(win, bias, out=out[i:j])
+
+    _run(work, n, grid.block, 2 * f * c * len(grid.shifts) * grid.cols(n))
+    return out
 
 
-def backward(dout: np.ndarray, w: Any, xg: Any, g: Any, needs: Any) -> tuple[Any, Any, Any]:
-    """dx, dw, db of conv2d from the upstream gradient, the weights and the input grid (None for
-    a gradient not needed; ``w`` may be None when dx is not, ``xg`` when dw is not)."""
-    grid = Grid(g)
+def backward(dout: np.ndarray, w: Any, x: Any, g: Any, needs: Any) -> tuple[Any, Any, Any]:
+    """dx, dw, db of conv2d from the upstream gradient, the weights and the input (None for a
+    gradient not needed; ``w`` may be None when dx is not, ``x`` when dw is not)."""
     gemm = _gemm.routine(dout.dtype)
     assert gemm is not None
-    f, c, ln, tot, size = dout.shape[1], g.x_shape[1], grid.length, grid.total, dout.itemsize
-    margin = grid.shifts[-1]
-    dgm = grid.dout_grid(dout)
-    ldd, da = margin + tot, dgm.ctypes.data + margin * size  # dg: the grid after the margin
-    dx = dw = db = None
-    if needs[0]:
-        w_k = _w_offsets(w)  # kept alive while BLAS reads it
-        wk = [a.ctypes.data for a in w_k]
-        dxg = _scratch("dx", (c, tot), dout.dtype)
-        xa = dxg.ctypes.data
-        for q, m in _chunks(tot):  # dxg[:, q:q+m] = sum_k w_k^T (C, F) @ dg[:, q-s_k:][:, :m]
-            for k, s in enumerate(grid.shifts):
-                gemm(True, False, c, m, f, 1.0, wk[k], c, da + (q - s) * size, ldd,
-                     1.0 if k else 0.0, xa + q * size, tot)  # fmt: skip
-        dx = grid.crop_in(dxg)
-    if needs[1] and c >= DW_STACKED_MIN_C:
-        dw = _dw_stacked(grid, da, ldd, xg, f, gemm)
-    elif needs[1]:  # one GEMM per offset (for few channels: LeNet's C=1 and C=6)
-        dwk = np.empty((len(grid.shifts), f, c), dout.dtype)
-        dws, xa = [a.ctypes.data for a in dwk], xg.ctypes.data
-        for q, m in _chunks(ln):  # dw_k (F, C) += dg[:, q:q+m] @ xg[:, q+s_k:][:, :m]^T
-            for k, s in enumerate(grid.shifts):
-                gemm(False, True, f, c, m, 1.0, da + q * size, ldd, xa + (s + q) * size, tot,
-                     1.0 if q else 0.0, dws[k], c)  # fmt: skip
-        dw = dwk.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
-    if len(needs) > 2 and needs[2]:
-        db = dout.sum(axis=(0, 2, 3))
+    n, f, size, dt = dout.shape[0], dout.shape[1], dout.itemsize, dout.dtype
+    grid = Grid(g, f, size)
+    c, m, r, nk, (h, w_) = grid.c, grid.margin, grid.r, len(grid.shifts), grid.hw
+    need_x, need_w = bool(needs[0]), bool(needs[1])
+    need_b = len(needs) > 2 and bool(needs[2])
+    stacked = c < DW_STACKED_MAX_C
+    dx = np.empty(g.x_shape, dt) if need_x else None
+    wk = _w_offsets(w) if need_x else None  # kept alive while BLAS reads it
+    wa = [a.ctypes.data for a in wk] if wk is not None else []
+
+    nb = -(-n // grid.block)
+    # each block's dw and db in a slot of its own, summed in block order after: the same sums
+    # in the same order whichever thread took which block
+    dws = np.empty((nb, f, nk * c) if stacked else (nb, nk, f, c), dt) if need_w else None
+    dbs = np.empty((nb, f), dt) if need_b else None
+
+    def work(starts: Iterator[int]) -> None:
+        for i in starts:
+            j, q = min(i + grid.block, n), i // grid.block
+            dg = grid.dout_grid(dout[i:j])
+            ldd, da = dg.shape[1], dg.ctypes.data + m * size  # da: position 0 of the first slot
+            if need_x:  # dxg[:, t] = sum_k w_k^T (C, F) @ dg[:, t - s_k], t from x0
+                assert dx is not None
+                dxg = _scratch("dx", (c, (j - i) * r), dt)
+                ln = (j - i - 1) * r + grid.dxlen
+                for k, s in enumerate(grid.shifts):
+                    gemm(True, False, c, ln, f, 1.0, wa[k], c,
+                         da + (grid.x0 - s) * size, ldd, 1.0 if k else 0.0,
+                         dxg.ctypes.data + grid.x0 * size, dxg.shape[1])  # fmt: skip
+                dx[i:j] = grid.crop(dxg, grid.x0, h, w_, j - i)
+            if dws is not None:  # dw_k (F, C) = dg[:, :L] @ xg[:, s_k : s_k + L]^T
+                xg, ln, slot = grid.x_grid(x[i:j]), grid.cols(j - i), dws[q]
+                if stacked:
+                    cols = _stack(grid, xg, ln)
+                    gemm(False, True, f, nk * c, ln, 1.0, da, ldd, cols.ctypes.data, ln, 0.0,
+                         slot.ctypes.data, nk * c)  # fmt: skip
+                else:
+                    xa = xg.ctypes.data
+                    for k, s in enumerate(grid.shifts):
+                        gemm(False, True, f, c, ln, 1.0, da, ldd, xa + s * size, xg.shape[1],
+                             0.0, slot[k].ctypes.data, c)  # fmt: skip
+            if dbs is not None:
+                dbs[q] = dout[i:j].reshape(j - i, f, -1).sum(axis=2).sum(axis=0)
+
+    _run(work, n, grid.block, 2 * f * c * nk * grid.cols(n) * (need_x + need_w))
+    dw = db = None
+    if dws is not None:
+        total = dws.sum(axis=0)
+        if stacked:  # (F, (HH, WW, C)) -> (F, C, HH, WW)
+            dw = total.reshape(f, *g.k, c).transpose(0, 3, 1, 2).copy()
+        else:  # (HH, WW, F, C) -> (F, C, HH, WW)
+            dw = total.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
+    if dbs is not None:
+        db = dbs.sum(axis=0)
     return dx, dw, db
