@@ -389,6 +389,12 @@ def test_a_private_view_reaches_its_leaf_without_a_copy_and_stays_private() -> N
     assert g.flags.writeable
     np.testing.assert_array_equal(g, np.arange(6.0).reshape(2, 3))
     assert not np.shares_memory(g, x.numpy())
+    y = leaf(np.ones((2, 3)))
+    cr.take_along_axis(y, np.array([[0, 0, 1], [2, 2, 2]]), axis=1).backward(np.ones((2, 3)))
+    gy = grad_of(y)  # the flat scatter-add's result, reshaped: the last gradient of the walk
+    assert gy.base is not None and gy.base.shape == (6,)  # kept as it came: no copy
+    np.testing.assert_array_equal(gy, [[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    assert gy.flags.writeable and not np.shares_memory(gy, y.numpy())
 
 
 def test_leaf_gradient_of_a_broadcast_is_writeable() -> None:

@@ -321,6 +321,9 @@ def run(
     finally:
         if create_graph:
             function.GradMode.enabled = prev_mode
+    # the last node's gradients: dropped, so a leaf's view of one (take_along_axis's flat
+    # gradient reshaped) is seen as private by _accumulate_leaves and not copied
+    dout = dins = g = None
     if rare:
         for o in observers:
             o.end()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import TensorBase
-from chainrule.ops import _args, _sorting
+from chainrule.ops import _args, _sorting, _threads
 from chainrule.ops import shape as shape_ops
 
 
@@ -37,7 +37,7 @@ def _indices(op: str, indices: Any, n: int, what: str = "indices") -> np.ndarray
         # one pass for the common case, every index in [0, n): a negative one read as
         # unsigned is huge, so it fails this test too (and takes the exact checks below)
         unsigned = idx.view(idx.dtype.str.replace("i", "u")) if idx.dtype.kind == "i" else idx
-        if not (unsigned >= n).any():
+        if unsigned.max() < n:  # one reduction, no temporary (~20% under a compare and any)
             return idx
         lo, hi = idx.min(), idx.max()
         if lo < -n or hi >= n:
@@ -60,10 +60,20 @@ def _flat_positions(shape: tuple[int, ...], idx: np.ndarray, axis: int) -> np.nd
             offsets = offsets + (np.arange(m, dtype=np.intp) * strides[a]).reshape(
                 (-1,) + (1,) * (idx.ndim - a - 1)
             )
-    if strides[axis] == 1:
-        return np.add(idx, offsets, dtype=np.intp)  # one pass
-    flat = np.multiply(idx, strides[axis], dtype=np.intp)
-    flat += offsets
+    flat = np.empty(idx.shape, np.intp)
+    if idx.ndim == 0:
+        flat[...] = idx * strides[axis]
+        return flat
+    off = np.broadcast_to(offsets, idx.shape)
+
+    def part(rows: slice) -> None:  # idx * stride + offsets, in one pass where the stride is 1
+        if strides[axis] == 1:
+            np.add(idx[rows], off[rows], out=flat[rows])
+        else:
+            np.multiply(idx[rows], strides[axis], out=flat[rows])
+            flat[rows] += off[rows]
+
+    _threads.halves(part, idx.shape[0], idx.size)  # two threads on large arrays
     return flat
 
 
