@@ -81,3 +81,21 @@ def test_tuned_blas_stays_out_where_the_environment_chose_or_threads_run(
     finally:
         stop.set()
         other.join()
+
+
+def test_chainrules_own_split_worker_does_not_keep_tuned_blas_out() -> None:
+    """The two-way split's worker (started by a large conv, pool, scan or sort) runs only
+    inside its caller's call: it must not count as another thread, or every fit after the
+    first large op would keep OpenBLAS's long spin (W8's LeNet epoch 2.1x -> 2.6x PyTorch)."""
+    from chainrule.nn import perf
+    from chainrule.ops import _threads
+
+    others = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and not t.name.startswith("chainrule-")
+    ]
+    _threads.shared(lambda items: list(items), iter(range(4)))  # the worker now exists
+    assert any(t.name.startswith("chainrule-half") for t in threading.enumerate())
+    if not others:  # no thread but chainrule's in this test process
+        assert perf._only_thread()

@@ -76,7 +76,6 @@ def threads(request: Any, monkeypatch: Any) -> str:
     image at a time however small the work."""
     if request.param == "two threads":
         monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
-        monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
         monkeypatch.setattr(conv_gemm, "BLOCK_BYTES", 1)
         monkeypatch.setitem(_threads._state, "enabled", True)
     else:
@@ -203,7 +202,6 @@ def test_blas_thread_count_restored_after_a_shared_conv(monkeypatch: Any) -> Non
     """While two threads share the images OpenBLAS runs on one; after, on what it had, also
     when the work raises."""
     monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
-    monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
     monkeypatch.setitem(_threads._state, "enabled", True)
     before = _gemm.threads()
     seen: list[int] = []
@@ -236,7 +234,6 @@ def test_shared_blocks_give_bitwise_the_serial_gradients(monkeypatch: Any) -> No
     serial = conv_gemm.backward(dout, w, x, g, (True, True, True))
     monkeypatch.setitem(_threads._state, "enabled", True)
     monkeypatch.setattr(_threads, "MIN_FLOPS", 0)
-    monkeypatch.setattr(conv_gemm, "SHARE_FLOPS", 0)
     for _ in range(5):
         shared = conv_gemm.backward(dout, w, x, g, (True, True, True))
         for a, b in zip(shared, serial, strict=True):

@@ -101,11 +101,13 @@ def tune_blas(thread_timeout: int = 20) -> bool:
 
 def _only_thread() -> bool:
     """No other Python thread runs, so restarting the BLAS threads cannot pull them out from
-    under a matrix product. Threads known to do no BLAS work don't count: chainrule's optimizer
-    threads (idle between steps) and tqdm's progress-bar monitor."""
+    under a matrix product. Threads known to do no BLAS work of their own don't count:
+    chainrule's optimizer threads (idle between steps), its worker for two-way splits (it runs
+    only inside a call of the thread that handed it the work: ``ops/_threads``) and tqdm's
+    progress-bar monitor."""
     return all(
         t is threading.current_thread()
-        or t.name.startswith("chainrule-optim")
+        or t.name.startswith(("chainrule-optim", "chainrule-half"))
         or type(t).__name__ == "TMonitor"
         for t in threading.enumerate()
     )

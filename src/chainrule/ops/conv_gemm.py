@@ -56,11 +56,6 @@ SHIFTED_MIN_C = 4  # input channels from which one GEMM per kernel offset beats 
 BLOCK_BYTES = 1 << 21  # a block's input and output grids together: within a core's L2 cache
 DW_STACKED_MAX_C = SHIFTED_MIN_C  # input channels below which dw stacks its columns too
 MIN_BLOCKS = 2  # blocks a batch is cut into at least (one per thread)
-# flops of one pass from which two threads share its blocks. Below it the blocks run here, on
-# OpenBLAS's threads: LeNet's convs (18-60 MFLOP a pass) lost more to the worker's start and
-# to both threads landing on one core (seen after other threaded work in the process: the
-# worker's share of blocks fell, W8's LeNet epoch 2.2x -> 2.6x PyTorch) than sharing gained
-SHARE_FLOPS = 1 << 28
 
 _local = threading.local()
 _SCRATCH_SHAPES = 32  # distinct (role, shape, dtype) buffers kept per thread...
@@ -189,7 +184,7 @@ def _run(work: Any, n: int, block: int, flops: int) -> list[Any]:
     there is enough work to share (each running OpenBLAS on one thread), else here; the
     threads' results."""
     starts = iter(range(0, n, block))
-    if flops < SHARE_FLOPS or not _threads.worth_sharing(-(-n // block), flops):
+    if not _threads.worth_sharing(-(-n // block), flops):
         return [work(starts)]
     with _gemm.one_thread():
         return _threads.shared(work, starts)
