@@ -220,16 +220,34 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
 ) -> Any:
     """Sigmoid and binary cross-entropy in one stable expression; ``pos_weight`` scales the
-    positive term (per class, broadcast over the last axis), as PyTorch.
+    positive term (per class, broadcast over the last axis), as PyTorch. The same function as
+    ``nn.functional.binary_cross_entropy_with_logits`` (the fused gate for the plain mean,
+    ``bce_with_logits_options`` for the options).
 
     >>> import chainrule as cr
     >>> from chainrule.nn import losses2 as L
     >>> round(L.binary_cross_entropy_with_logits(cr.zeros(2), [1.0, 0.0], pos_weight=3.0).item(), 4)
     1.3863
     """
+    return F.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+
+
+def bce_with_logits_options(
+    input: Any,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    pos_weight: Any = None,
+    reduction: str = "mean",
+) -> Any:
+    """binary_cross_entropy_with_logits with ``weight``, ``pos_weight`` or a reduction other
+    than the mean, composed of differentiable ops: ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn import losses2 as L
+    >>> L.bce_with_logits_options(cr.zeros(2), [1.0, 0.0], reduction="none")
+    tensor([0.6931, 0.6931])
+    """
     x, t = _pair("binary_cross_entropy_with_logits", input, target)
-    if pos_weight is None and weight is None and reduction == "mean":
-        return F.binary_cross_entropy_with_logits(x, t)
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
         _check_broadcast("binary_cross_entropy_with_logits", name, value, x.shape)
     sp = activations.softplus(-x)  # -log sigmoid(x), stable
