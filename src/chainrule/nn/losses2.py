@@ -212,24 +212,9 @@ def binary_cross_entropy(
     return _reduce("binary_cross_entropy", loss, reduction)
 
 
-def binary_cross_entropy_with_logits(
-    input: Any,  # noqa: A002
-    target: Any,
-    weight: Any = None,
-    pos_weight: Any = None,
-    reduction: str = "mean",
-) -> Any:
-    """Sigmoid and binary cross-entropy in one stable expression; ``pos_weight`` scales the
-    positive term (per class, broadcast over the last axis), as PyTorch. The same function as
-    ``nn.functional.binary_cross_entropy_with_logits`` (the fused gate for the plain mean,
-    ``bce_with_logits_options`` for the options).
-
-    >>> import chainrule as cr
-    >>> from chainrule.nn import losses2 as L
-    >>> round(L.binary_cross_entropy_with_logits(cr.zeros(2), [1.0, 0.0], pos_weight=3.0).item(), 4)
-    1.3863
-    """
-    return F.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+# the same function as nn.functional's (the fused gate for the plain mean, the composition
+# below for the options), under this module's name too
+binary_cross_entropy_with_logits = F.binary_cross_entropy_with_logits
 
 
 def bce_with_logits_options(
