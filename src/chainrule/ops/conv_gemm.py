@@ -1,5 +1,5 @@
-"""Stride-1 convolutions as shifted GEMMs, one image at a time: the NumPy fast path of
-``ops/conv.py``.
+"""Stride-1 convolutions as shifted GEMMs, a block of images at a time: the NumPy fast path
+of ``ops/conv.py``.
 
 The layout. Each image is copied into a small zero-bordered *grid*, ``xg`` (C, R), one row
 of the padded image after another, ``Wp`` items apart. Kernel offset (i, j) then reads the
@@ -14,15 +14,19 @@ computed and dropped. The backward is the same GEMMs the other way round: ``dxg[
 w_ij^T @ dg[:, q - s]`` (col2im for free) and ``dw_ij += dg @ xg[:, s:s+L]^T``, bias, crops
 and padding riding on the copies into and out of the grids.
 
-Why one image at a time. An image's grids (a 32-channel 32x32 image: 140 KiB; its 64-channel
-output grid 270 KiB) stay in the core's cache while its HH*WW GEMMs add into them, and the
-copies in and out are plain strided copies, no transposes of the whole batch. The images are
-shared between two threads (the caller and one worker, ``_threads.shared``), each running
-OpenBLAS on one thread (``_gemm.one_thread``): OpenBLAS splitting each of these small products
-over its two threads costs more than it gains. Measured on W8's 3x3 conv, N=64, 32->64
-channels, 32x32, pad 1 (2026-12-02, 2 cores): forward 25.3 ms with OpenBLAS splitting each
-image's GEMMs, 16.8 ms with the images split between two threads; the whole-batch layout
-that came before (one (C, N*Hp*Wp) grid, transposed in and out) 19.9 ms.
+Why a block of images at a time. A block's grids stay in the core's cache while its HH*WW
+GEMMs add into them (a 32-channel 32x32 image's grid is 140 KiB, its 64-channel output grid
+270 KiB; ``Grid.block`` images fill ``BLOCK_BYTES``, and a batch makes at least ``MIN_BLOCKS``
+blocks), and the copies in and out are small strided copies, no transposes of the whole
+batch. A block is a (C, b*r) grid, one slot of r positions per image, so one GEMM per offset
+covers the block. The blocks are shared between two threads (the caller and one worker,
+``_threads.shared``), each running OpenBLAS on one thread (``_gemm.one_thread``): OpenBLAS
+splitting each of these small products over its two threads costs more than it gains.
+Measured on W8's 3x3 conv, N=64, 32->64 channels, 32x32, pad 1 (2026-12-02, 2 cores): the
+forward one image a block 25.3 ms with OpenBLAS splitting each image's GEMMs, 16.8 ms with the
+images split between two threads, 13.5 ms in blocks of 4; the whole-batch layout that came
+before (one (C, N*Hp*Wp) grid, transposed in and out) 19.9 ms. dw and db are summed per block
+and then in block order: bitwise the same result whichever thread took which block.
 
 The choice of method, per shape (the one place it lives, ``strategy``), for the forward and
 the weight gradient (dx always runs one GEMM per offset):
