@@ -1,7 +1,8 @@
 """What each rank runs in tests/test_distributed.py (``mpiexec -n 2 python dist_worker.py``).
 
-``python dist_worker.py MODE OUT [OPTIONS]``: MODE is train, trace, raise, kill, mismatch, twice or
-stop; every rank writes ``OUT.rank<r>.npz`` (its final weights) where the mode finishes.
+``python dist_worker.py MODE OUT [OPTIONS]``: MODE is train, trace, raise, kill, mismatch, twice,
+two_forwards or stop; every rank writes ``OUT.rank<r>.npz`` (its final weights) where the mode
+finishes.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def main() -> None:
         if mode == "stop" and r == 1 and step == 7:
             dist.request_stop()
         loss = lossf(dp(cr.tensor(xb)), yb)
+        if mode == "two_forwards":  # a second pass before the first one's backward
+            loss = loss + lossf(dp(cr.tensor(xb)), yb)
         if l2:
             loss = loss + nn.functional.l2_penalty(dp.module, l2)
         opt.zero_grad()

@@ -211,6 +211,18 @@ def test_a_second_backward_through_one_forward_is_one_clear_error(tmp_path: Path
 
 
 @needs_mpi
+def test_two_forward_passes_before_one_backward_is_one_clear_error(tmp_path: Path) -> None:
+    """The second forward starts a new step (its use counts, its batch size): the first pass's
+    gradients must not be averaged into it, nor blamed on a second backward."""
+    proc, results = mpirun(tmp_path, "two_forwards", timeout=60)
+    assert proc.returncode != 0 and results == [None, None]
+    assert "DataParallel: this backward runs through a forward pass made before the latest" in (
+        proc.stderr
+    )
+    assert "second backward" not in proc.stderr
+
+
+@needs_mpi
 def test_stop_on_one_rank_stops_all_after_the_same_step(tmp_path: Path) -> None:
     proc, (r0, r1) = mpirun(tmp_path, "stop")
     assert proc.returncode == 0, proc.stderr

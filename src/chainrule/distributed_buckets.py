@@ -53,13 +53,14 @@ CHUNK = 512 << 10  # across machines: bytes of dw computed between two tests of 
 class Ready(function.Function):
     """out = p;  the gradient goes to the reducer's bucket instead of to ``p.grad``."""
 
-    __slots__ = ("index", "reducer")
+    __slots__ = ("index", "pass_", "reducer")
 
     def forward(self, p: np.ndarray, reducer: Any = None, index: int = 0) -> np.ndarray:
-        self.reducer, self.index = reducer, index
+        self.reducer, self.index, self.pass_ = reducer, index, reducer.passes
         return p
 
     def backward(self, dout: Any) -> Any:
+        self.reducer.check_pass(self.pass_)
         self.reducer.add(self.index, dout)
         return None
 
@@ -67,18 +68,19 @@ class Ready(function.Function):
 class LinearInto(F.Linear):
     """out = x @ W + b;  dx = dout @ W^T, and ``s * dW``, ``s * db`` written into the buckets."""
 
-    __slots__ = ("ib", "iw", "reducer")
+    __slots__ = ("ib", "iw", "pass_", "reducer")
     differentiable_backward = False  # gradients go to MPI buffers, not into a graph
 
     def forward(
         self, x: Any, w: Any, b: Any = None, reducer: Any = None, iw: int = -1, ib: int = -1
     ) -> Any:
-        self.reducer, self.iw, self.ib = reducer, iw, ib
+        self.reducer, self.iw, self.ib, self.pass_ = reducer, iw, ib, reducer.passes
         return super().forward(x, w, b)
 
     def backward(self, dout: np.ndarray) -> tuple[Any, ...]:
         needs = self.needs_input_grad
         red = self.reducer
+        red.check_pass(self.pass_)
         if red.flags is not None:
             red.settle()
         x = self.x
@@ -192,6 +194,7 @@ class Reducer:
         self.stop = False  # some rank asked to stop (``distributed.request_stop``)
         self.flags: Any = None  # this step's (request, [n_total, stops], n_rank), in flight
         self.trace: list[Any] | None = None  # (time, event, index) records, for tests
+        self.passes = 0  # forward passes armed so far: each gate records the one it is in
         self.reset()
 
     def reset(self) -> None:
@@ -209,6 +212,7 @@ class Reducer:
         """Start summing the ranks' batch sizes and stop requests (the forward pass does): a
         nonblocking allreduce, waited for when backward first needs the rank's weight, so a
         rank does not wait here for a slower one."""
+        self.passes += 1
         a = np.array([n, float(stop)], dtype=np.float64)
         self.flags = (self.comm.Iallreduce(self.mpi.IN_PLACE, a, op=self.mpi.SUM), a, n)
 
@@ -219,6 +223,18 @@ class Reducer:
         request.Wait()
         self.scale = float(n) / float(a[0])  # a Python float: keeps float32 float32
         self.stop = bool(a[1])
+
+    def check_pass(self, recorded: int) -> None:
+        """A gate's backward: its forward pass must be the latest one. A later forward began
+        a new step (its batch size, its use counts), so gradients of an earlier one cannot
+        join its average (PyTorch's DistributedDataParallel refuses this too)."""
+        if recorded != self.passes:
+            raise RuntimeError(
+                "DataParallel: this backward runs through a forward pass made before the "
+                "latest one (the model was called again before backward), and each step "
+                "averages the gradients of one forward pass. Call backward after each forward "
+                "pass, or compute both outputs inside one call of the model"
+            )
 
     def slot(self, i: int) -> tuple[np.ndarray, bool]:
         """Parameter ``i``'s slice of its bucket, and whether this step writes it first."""
