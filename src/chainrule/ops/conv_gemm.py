@@ -250,7 +250,9 @@ def backward(dout: np.ndarray, w: Any, x: Any, g: Any, needs: Any) -> tuple[Any,
     nb = -(-n // grid.block)
     # each block's dw and db in a slot of its own, summed in block order after: the same sums
     # in the same order whichever thread took which block
-    dws = np.empty((nb, f, nk * c) if stacked else (nb, nk, f, c), dt) if need_w else None
+    # stacked: dw^T (HH*WW*C, F) = cols @ dg^T, the long side first (LeNet's first conv:
+    # 0.36 ms a block against 0.53 ms for dg @ cols^T, 2026-12-02, one thread)
+    dws = np.empty((nb, nk * c, f) if stacked else (nb, nk, f, c), dt) if need_w else None
     dbs = np.empty((nb, f), dt) if need_b else None
 
     def work(starts: Iterator[int]) -> None:
@@ -271,8 +273,8 @@ def backward(dout: np.ndarray, w: Any, x: Any, g: Any, needs: Any) -> tuple[Any,
                 xg, ln, slot = grid.x_grid(x[i:j]), grid.cols(j - i), dws[q]
                 if stacked:
                     cols = _stack(grid, xg, ln)
-                    gemm(False, True, f, nk * c, ln, 1.0, da, ldd, cols.ctypes.data, ln, 0.0,
-                         slot.ctypes.data, nk * c)  # fmt: skip
+                    gemm(False, True, nk * c, f, ln, 1.0, cols.ctypes.data, ln, da, ldd, 0.0,
+                         slot.ctypes.data, f)  # fmt: skip
                 else:
                     xa = xg.ctypes.data
                     for k, s in enumerate(grid.shifts):
@@ -285,8 +287,8 @@ def backward(dout: np.ndarray, w: Any, x: Any, g: Any, needs: Any) -> tuple[Any,
     dw = db = None
     if dws is not None:
         total = dws.sum(axis=0)
-        if stacked:  # (F, (HH, WW, C)) -> (F, C, HH, WW)
-            dw = total.reshape(f, *g.k, c).transpose(0, 3, 1, 2).copy()
+        if stacked:  # ((HH, WW, C), F) -> (F, C, HH, WW)
+            dw = total.reshape(*g.k, c, f).transpose(3, 2, 0, 1).copy()
         else:  # (HH, WW, F, C) -> (F, C, HH, WW)
             dw = total.reshape(*g.k, f, c).transpose(2, 3, 0, 1).copy()
     if dbs is not None:
