@@ -313,7 +313,7 @@ def binary_cross_entropy_with_logits(
     if weight is not None or pos_weight is not None or reduction != "mean":
         from chainrule.nn import losses2
 
-        return losses2.bce_with_logits_options(input, target, weight, pos_weight, reduction)
+        return losses2._bce_with_logits_options(input, target, weight, pos_weight, reduction)
     a, t = _array(input), _array(target)
     _check_same_shape(a, t, "binary_cross_entropy_with_logits")
     if t.size and (t.min() < 0 or t.max() > 1):

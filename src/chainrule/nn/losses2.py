@@ -217,22 +217,13 @@ def binary_cross_entropy(
 binary_cross_entropy_with_logits = F.binary_cross_entropy_with_logits
 
 
-def bce_with_logits_options(
-    input: Any,  # noqa: A002
-    target: Any,
-    weight: Any = None,
-    pos_weight: Any = None,
-    reduction: str = "mean",
+def _bce_with_logits_options(
+    x: Any, target: Any, weight: Any, pos_weight: Any, reduction: str
 ) -> Any:
     """binary_cross_entropy_with_logits with ``weight``, ``pos_weight`` or a reduction other
-    than the mean, composed of differentiable ops: ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``.
-
-    >>> import chainrule as cr
-    >>> from chainrule.nn import losses2 as L
-    >>> L.bce_with_logits_options(cr.zeros(2), [1.0, 0.0], reduction="none")
-    tensor([0.6931, 0.6931])
-    """
-    x, t = _pair("binary_cross_entropy_with_logits", input, target)
+    than the mean, composed of differentiable ops: ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``
+    (``nn.functional``'s function calls it for those options)."""
+    x, t = _pair("binary_cross_entropy_with_logits", x, target)
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
         _check_broadcast("binary_cross_entropy_with_logits", name, value, x.shape)
     sp = activations.softplus(-x)  # -log sigmoid(x), stable
