@@ -105,18 +105,23 @@ def nll_loss(
     return _nll("nll_loss", input, target, weight, ignore_index, reduction)
 
 
+def _class_targets(op: str, name: str, target: Any, n: int, expected: str) -> np.ndarray:
+    """Integer class targets, one per row of the n rows, or the error naming op and argument."""
+    y = np.asarray(target.data if isinstance(target, TensorBase) else target)
+    if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
+        raise ValueError(f"{op}: {name} must be {expected}, got shape {y.shape} of {y.dtype}")
+    return y
+
+
 def _nll(op: str, input: Any, target: Any, weight: Any, ignore_index: int, reduction: str) -> Any:  # noqa: A002
     """nll_loss, its errors naming ``op`` (the loss the user called)."""
     logp = _args.tensor(input)
     if logp.ndim != 2:
         raise ValueError(f"{op}: input must be (N, C) log-probabilities, got {logp.shape}")
     n, c = logp.shape
-    y = np.asarray(target.data if isinstance(target, TensorBase) else target)
-    if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
-        raise ValueError(
-            f"{op}: target must be ({n},) integer classes or ({n}, {c}) probabilities, got "
-            f"shape {y.shape} of {y.dtype}"
-        )
+    y = _class_targets(
+        op, "target", target, n, f"({n},) integer classes or ({n}, {c}) probabilities"
+    )
     keep = y != ignore_index
     safe = np.where(keep, y, 0)
     if safe.size and (safe.min() < 0 or safe.max() >= c):  # a class index never wraps
@@ -340,11 +345,7 @@ def svm_loss(scores: Any, targets: Any, margin: float = 1.0, reduction: str = "m
     if s.ndim != 2:
         raise ValueError(f"svm_loss: scores must have shape (N, C), got {s.shape}")
     n, c = s.shape
-    y = np.asarray(targets.data if isinstance(targets, TensorBase) else targets)
-    if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
-        raise ValueError(
-            f"svm_loss: targets must be ({n},) integer classes, got {y.shape} {y.dtype}"
-        )
+    y = _class_targets("svm_loss", "targets", targets, n, f"({n},) integer classes")
     if y.size and (y.min() < 0 or y.max() >= c):
         raise IndexError(f"svm_loss: a target is out of range for {c} classes (0..{c - 1})")
     correct = gather.take_along_axis(s, y[:, None], axis=1)  # (N, 1): s_y
